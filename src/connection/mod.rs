@@ -1,0 +1,316 @@
+//! The WebSocket state machine (RFC 6455 sections 5, 6 and 7): bytes in,
+//! events out; messages in, bytes out.
+//!
+//! A [`Connection`] is a [`Receiver`] and a [`Sender`]. The receiver parses
+//! frames, reassembles fragmented messages, validates text as it arrives and
+//! enforces the limits; the sender encodes frames and holds the close
+//! handshake's state. Replies the protocol owes (pongs, the echo of a close
+//! frame, the close frame that reports a failure) pass from the receiver to the
+//! sender inside the core, so a caller never has to implement a rule of the
+//! protocol. The halves can be split apart for a reader thread and writer
+//! threads.
+
+mod receiver;
+mod sender;
+
+pub use receiver::Receiver;
+pub use sender::Sender;
+
+use crate::close::{CloseCode, CloseFrame, OwnedCloseFrame};
+use crate::config::Config;
+use crate::error::{ProtocolError, SendError};
+
+/// Which end of the connection this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The end that sent the upgrade request. It masks every frame it sends
+    /// and rejects masked frames.
+    Client,
+    /// The end that accepted the upgrade. It never masks, requires masked
+    /// frames, and closes the transport first.
+    Server,
+}
+
+/// Where the close handshake stands (RFC 6455 section 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Messages flow both ways.
+    Open,
+    /// Our close frame is queued; the peer's has not arrived. Incoming
+    /// messages are still delivered.
+    CloseSent,
+    /// The peer's close frame arrived and ours is not yet queued (only seen
+    /// between the halves of a split connection; a whole connection replies at
+    /// once).
+    CloseReceived,
+    /// Close frames went both ways, or the connection failed, or the transport
+    /// ended. Nothing more is sent or delivered.
+    Closed,
+}
+
+/// Something the peer sent, borrowed from the connection's buffers until the
+/// next call to `poll_event`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// A complete text message, valid UTF-8.
+    Text(&'a str),
+    /// A complete binary message.
+    Binary(&'a [u8]),
+    /// A ping; the pong is already queued.
+    Ping(&'a [u8]),
+    /// A pong.
+    Pong(&'a [u8]),
+    /// The peer's close frame (`None` when it carried no status code). The
+    /// reply is already queued unless our own close went first; no message is
+    /// delivered after this.
+    Close(Option<CloseFrame<'a>>),
+}
+
+impl Event<'_> {
+    /// Copies the event out of the connection's buffers.
+    pub fn to_message(&self) -> Message {
+        match *self {
+            Self::Text(text) => Message::Text(text.to_owned()),
+            Self::Binary(data) => Message::Binary(data.to_vec()),
+            Self::Ping(data) => Message::Ping(data.to_vec()),
+            Self::Pong(data) => Message::Pong(data.to_vec()),
+            Self::Close(frame) => Message::Close(frame.map(|f| f.to_owned_frame())),
+        }
+    }
+}
+
+/// An [`Event`] that owns its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping.
+    Ping(Vec<u8>),
+    /// A pong.
+    Pong(Vec<u8>),
+    /// A close frame.
+    Close(Option<OwnedCloseFrame>),
+}
+
+/// A WebSocket connection after the handshake, in either role.
+///
+/// The whole interface is:
+/// - in: [`receive`](Self::receive) (or [`read_buffer`](Self::read_buffer) and
+///   [`commit_read`](Self::commit_read) to read without a copy) and
+///   [`receive_eof`](Self::receive_eof);
+/// - out: [`poll_event`](Self::poll_event) until `Ok(None)`;
+/// - send: [`send_text`](Self::send_text), [`send_binary`](Self::send_binary),
+///   the fragment calls, [`ping`](Self::ping), [`pong`](Self::pong),
+///   [`close`](Self::close);
+/// - transmit: [`output`](Self::output) then
+///   [`advance_output`](Self::advance_output), or
+///   [`take_output`](Self::take_output);
+/// - lifecycle: [`state`](Self::state) and
+///   [`should_close_transport`](Self::should_close_transport).
+///
+/// The one duty of whoever drives it: after receiving input or sending, write
+/// the output to the transport, and close the transport when
+/// `should_close_transport` says so.
+#[derive(Debug)]
+pub struct Connection {
+    receiver: Receiver,
+    sender: Sender,
+}
+
+impl Connection {
+    /// A connection that is already open, with no HTTP/1.1 handshake: for
+    /// transports that upgrade some other way (such as HTTP/2 extended
+    /// CONNECT, RFC 8441) and for tests. The handshake types produce
+    /// connections through this too.
+    pub fn new(role: Role, config: Config) -> Self {
+        Self { receiver: Receiver::new(role, &config), sender: Sender::new(role, &config) }
+    }
+
+    /// Joins halves made by [`into_split`](Self::into_split).
+    pub fn from_split(receiver: Receiver, sender: Sender) -> Self {
+        Self { receiver, sender }
+    }
+
+    /// Separates the halves, to own them on different threads.
+    pub fn into_split(self) -> (Receiver, Sender) {
+        (self.receiver, self.sender)
+    }
+
+    /// Borrows both halves at once: lets an event borrowed from the receiver
+    /// be sent back through the sender without copying it.
+    ///
+    /// ```
+    /// # use rfc6455::{Connection, Role, Config, Event};
+    /// # let mut server = Connection::new(Role::Server, Config::default());
+    /// # server.receive(&[0x81, 0x82, 0, 0, 0, 0, b'h', b'i']);
+    /// let (receiver, sender) = server.halves();
+    /// while let Some(event) = receiver.poll_event(sender)? {
+    ///     if let Event::Text(text) = event {
+    ///         sender.send_text(text)?; // echo, no copy of the payload
+    ///     }
+    /// }
+    /// # assert_eq!(server.output(), [0x81, 0x02, b'h', b'i']);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn halves(&mut self) -> (&mut Receiver, &mut Sender) {
+        (&mut self.receiver, &mut self.sender)
+    }
+
+    /// The receiving half.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+
+    /// The sending half.
+    pub fn sender(&self) -> &Sender {
+        &self.sender
+    }
+
+    /// See [`Receiver::receive`].
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.receiver.receive(bytes);
+    }
+
+    /// See [`Receiver::read_buffer`].
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        self.receiver.read_buffer()
+    }
+
+    /// See [`Receiver::commit_read`].
+    pub fn commit_read(&mut self, n: usize) {
+        self.receiver.commit_read(n);
+    }
+
+    /// See [`Receiver::receive_eof`].
+    pub fn receive_eof(&mut self) {
+        self.receiver.receive_eof();
+    }
+
+    /// The next event; see [`Receiver::poll_event`].
+    pub fn poll_event(&mut self) -> Result<Option<Event<'_>>, ProtocolError> {
+        self.receiver.poll_event(&mut self.sender)
+    }
+
+    /// See [`Sender::send_text`].
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.sender.send_text(text)
+    }
+
+    /// See [`Sender::send_binary`].
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.sender.send_binary(data)
+    }
+
+    /// See [`Sender::send_first_fragment`].
+    pub fn send_first_fragment(&mut self, text: bool, payload: &[u8]) -> Result<(), SendError> {
+        self.sender.send_first_fragment(text, payload)
+    }
+
+    /// See [`Sender::send_fragment`].
+    pub fn send_fragment(&mut self, payload: &[u8], fin: bool) -> Result<(), SendError> {
+        self.sender.send_fragment(payload, fin)
+    }
+
+    /// See [`Sender::ping`].
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.sender.ping(payload)
+    }
+
+    /// See [`Sender::pong`].
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.sender.pong(payload)
+    }
+
+    /// See [`Sender::close`].
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        self.sender.close(code, reason)
+    }
+
+    /// See [`Sender::output`].
+    pub fn output(&mut self) -> &[u8] {
+        self.sender.output()
+    }
+
+    /// See [`Sender::advance_output`].
+    pub fn advance_output(&mut self, n: usize) {
+        self.sender.advance_output(n);
+    }
+
+    /// See [`Sender::take_output`].
+    pub fn take_output(&mut self, dst: &mut Vec<u8>) {
+        self.sender.take_output(dst);
+    }
+
+    /// See [`Sender::has_output`].
+    pub fn has_output(&self) -> bool {
+        self.sender.has_output()
+    }
+
+    /// Where the close handshake stands.
+    pub fn state(&self) -> State {
+        let sent = self.sender.close_sent();
+        let received = self.receiver.close_received();
+        if self.receiver.error().is_some() || self.sender.is_failed() || (sent && received) {
+            State::Closed
+        } else if sent {
+            State::CloseSent
+        } else if received {
+            State::CloseReceived
+        } else {
+            State::Open
+        }
+    }
+
+    /// See [`Sender::should_close_transport`].
+    pub fn should_close_transport(&self) -> bool {
+        self.sender.should_close_transport()
+    }
+
+    /// Which end this is.
+    pub fn role(&self) -> Role {
+        self.sender.role()
+    }
+
+    /// Gives back buffer memory beyond what the data held needs; see
+    /// [`Receiver::shrink_buffers`].
+    pub fn shrink_buffers(&mut self) {
+        self.receiver.shrink_buffers();
+        self.sender.shrink_buffers();
+    }
+
+    /// Memory held by the connection's buffers, in bytes.
+    pub fn buffer_capacity(&self) -> usize {
+        self.receiver.buffer_capacity() + self.sender.buffer_capacity()
+    }
+}
+
+/// Decides when a buffer that grew for a large message should shrink back:
+/// once recent sizes have fallen well below its capacity. Sizes decay by a
+/// quarter per observation, so a steady stream of large messages keeps its
+/// buffer and a return to small ones releases it within a few messages.
+#[derive(Clone, Debug)]
+pub(crate) struct BufferSizer {
+    base: usize,
+    recent: usize,
+}
+
+impl BufferSizer {
+    pub(crate) fn new(base: usize) -> Self {
+        Self { base, recent: 0 }
+    }
+
+    pub(crate) fn observe(&mut self, size: usize) {
+        self.recent = size.max(self.recent - self.recent / 4);
+    }
+
+    pub(crate) fn shrink_target(&self, capacity: usize) -> Option<usize> {
+        let target = self.base.max(self.recent);
+        (capacity > 4 * target).then_some(target)
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.recent = 0;
+    }
+}

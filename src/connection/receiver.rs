@@ -1,0 +1,554 @@
+//! The receiving half: bytes in, events out.
+//!
+//! Input is kept in one buffer. A frame that is a whole message (and every
+//! control frame) is unmasked in place and handed out as a slice of that
+//! buffer, with no copy; the fragments of a fragmented message are unmasked and
+//! moved into a reassembly buffer as they arrive. Text is validated as bytes
+//! arrive, so invalid UTF-8 fails the connection before the rest of a frame is
+//! received. Buffers grow with the bytes actually received, never with a length
+//! the peer merely declared.
+
+use std::ops::Range;
+use std::str;
+
+use super::sender::Sender;
+use super::{BufferSizer, Event, Role};
+use crate::close::{CloseCode, CloseFrame, ClosePayloadError, parse_close_payload};
+use crate::config::Config;
+use crate::error::{Limit, ProtocolError};
+use crate::frame::{FrameHeader, OpCode};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+
+/// Largest read size the adaptive read hint grows to when reads keep filling
+/// the space offered and no frame asks for more.
+const MAX_READ_HINT: usize = 256 << 10;
+
+/// The receiving half of a [`Connection`](crate::Connection).
+///
+/// Usually driven through the connection. After
+/// [`Connection::into_split`](crate::Connection::into_split) it can live on
+/// a reader thread: [`poll_event`](Self::poll_event) takes the [`Sender`] so
+/// that the pongs and close replies the protocol owes are queued at once.
+#[derive(Debug)]
+pub struct Receiver {
+    role: Role,
+    max_frame_size: usize,
+    max_message_size: usize,
+    max_fragments: usize,
+    accept_unmasked_frames: bool,
+    min_read: usize,
+    /// RSV bits that negotiated extensions claim (none until one is negotiated).
+    allowed_rsv: u8,
+    /// Initialised storage; bytes `start..end` are received but not consumed.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    read_hint: usize,
+    buf_sizer: BufferSizer,
+    /// The frame whose payload is being received, if any.
+    frame: Option<FrameState>,
+    /// The kind of the fragmented message in progress, if any.
+    message_kind: Option<MessageKind>,
+    /// Frames received for the fragmented message in progress.
+    fragments: usize,
+    /// Reassembled payload of the fragmented message in progress.
+    message: Vec<u8>,
+    message_sizer: BufferSizer,
+    utf8: Utf8Validator,
+    /// What the event last handed out still occupies; freed at the next call.
+    release: Release,
+    close_received: bool,
+    eof: bool,
+    error: Option<ProtocolError>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MessageKind {
+    Text,
+    Binary,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameState {
+    opcode: OpCode,
+    fin: bool,
+    mask: Option<[u8; 4]>,
+    len: usize,
+    /// Payload bytes already unmasked (and validated, for text).
+    done: usize,
+    /// The payload stays in the input buffer (a whole message, or a control
+    /// frame) rather than moving to the reassembly buffer.
+    in_place: bool,
+    /// The payload is text to validate.
+    text: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Release {
+    input: usize,
+    message: bool,
+}
+
+/// An event located in the buffers, not yet borrowed from them.
+#[derive(Debug)]
+enum RawEvent {
+    Text(Source),
+    Binary(Source),
+    Ping(Range<usize>),
+    Pong(Range<usize>),
+    Close { code: Option<CloseCode>, reason: Range<usize> },
+}
+
+#[derive(Debug)]
+enum Source {
+    Input(Range<usize>),
+    Message,
+}
+
+impl Receiver {
+    pub(crate) fn new(role: Role, config: &Config) -> Self {
+        let min_read = config.read_buffer_size.max(1);
+        Self {
+            role,
+            max_frame_size: config.max_frame_size,
+            max_message_size: config.max_message_size,
+            max_fragments: config.max_fragments,
+            accept_unmasked_frames: config.accept_unmasked_frames,
+            min_read,
+            allowed_rsv: 0,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            read_hint: min_read,
+            buf_sizer: BufferSizer::new(min_read),
+            frame: None,
+            message_kind: None,
+            fragments: 0,
+            message: Vec::new(),
+            message_sizer: BufferSizer::new(min_read),
+            utf8: Utf8Validator::default(),
+            release: Release::default(),
+            close_received: false,
+            eof: false,
+            error: None,
+        }
+    }
+
+    /// Appends bytes received from the peer. Never fails and parses nothing:
+    /// call [`poll_event`](Self::poll_event) to get the events they complete.
+    /// Bytes received after the peer's close frame or a failure are dropped.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if self.is_finished() || bytes.is_empty() {
+            return;
+        }
+        self.apply_release();
+        self.make_room(bytes.len());
+        if self.buf.len() - self.end < bytes.len() {
+            self.buf.truncate(self.end);
+            self.buf.extend_from_slice(bytes);
+        } else {
+            self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        }
+        self.end += bytes.len();
+    }
+
+    /// Free space to read into directly, without an intermediate copy; follow
+    /// with [`commit_read`](Self::commit_read) and the number of bytes read.
+    ///
+    /// The space offered is at least
+    /// [`Config::read_buffer_size`](crate::Config::read_buffer_size), grows
+    /// while reads keep filling it, and grows toward the rest of a large frame
+    /// only as fast as that frame's bytes actually arrive, so a declared length
+    /// alone never makes memory grow. Bytes read after the peer's close frame
+    /// are ignored.
+    pub fn read_buffer(&mut self) -> &mut [u8] {
+        self.apply_release();
+        let want = self.wanted_read();
+        self.make_room(want);
+        if self.buf.len() - self.end < want {
+            self.buf.resize(self.end + want, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Records that `n` bytes were read into [`read_buffer`](Self::read_buffer).
+    /// `n` is clamped to the space that was offered.
+    pub fn commit_read(&mut self, n: usize) {
+        let offered = self.buf.len() - self.end;
+        let n = n.min(offered);
+        if self.is_finished() {
+            return;
+        }
+        self.end += n;
+        if n == offered && n >= self.read_hint {
+            self.read_hint = (self.read_hint * 2).min(MAX_READ_HINT);
+        } else if n < self.read_hint / 4 {
+            self.read_hint = (self.read_hint / 2).max(self.min_read);
+        }
+    }
+
+    /// Records that the transport has no more bytes (a TCP FIN or EOF).
+    ///
+    /// Unless the peer's close frame was already received, the next
+    /// [`poll_event`](Self::poll_event) that has no complete event left fails
+    /// with [`ProtocolError::UnexpectedEof`]: an abnormal closure.
+    pub fn receive_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// Whether the peer's close frame has been received.
+    pub fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// The failure, once one has happened.
+    pub fn error(&self) -> Option<&ProtocolError> {
+        self.error.as_ref()
+    }
+
+    /// Bytes received and not yet turned into events.
+    pub fn buffered_len(&self) -> usize {
+        self.end - self.start - self.release.input
+    }
+
+    /// Memory held by the receive buffers, in bytes.
+    pub fn buffer_capacity(&self) -> usize {
+        self.buf.capacity() + self.message.capacity()
+    }
+
+    /// Gives back buffer memory beyond what the data held needs, such as after
+    /// a large message on a connection that has since gone quiet. Adapters call
+    /// it when a connection is idle; the buffers grow again with traffic.
+    pub fn shrink_buffers(&mut self) {
+        self.apply_release();
+        self.compact();
+        let keep = (self.end).max(self.min_read);
+        self.buf.truncate(keep);
+        self.buf.shrink_to(keep);
+        self.message.shrink_to(self.message.len());
+        self.buf_sizer.reset();
+        self.message_sizer.reset();
+        self.read_hint = self.min_read;
+    }
+
+    /// Returns the next event, `Ok(None)` when more input is needed (or after
+    /// the close frame was delivered), or the failure.
+    ///
+    /// Call it until it returns `Ok(None)` after every
+    /// [`receive`](Self::receive) or [`commit_read`](Self::commit_read), and
+    /// once after [`receive_eof`](Self::receive_eof). The event borrows the
+    /// receive buffers until the next call. Replies the protocol owes are
+    /// queued on `sender` at once: a pong for a ping (only the latest pending
+    /// one is kept), the echo of a close frame, or the close frame carrying the
+    /// error's close code when the input is bad. Every event parsed before the
+    /// bad bytes is delivered first; the failure is then returned on this and
+    /// every later call.
+    pub fn poll_event(&mut self, sender: &mut Sender) -> Result<Option<Event<'_>>, ProtocolError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        self.apply_release();
+        if self.close_received {
+            if self.eof {
+                sender.transport_ended();
+            }
+            return Ok(None);
+        }
+        let raw = match self.advance() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(None),
+            Err(error) => return Err(self.fail(error, sender)),
+        };
+        match raw {
+            RawEvent::Ping(range) => {
+                sender.queue_pong(&self.buf[range.clone()]);
+                Ok(Some(Event::Ping(&self.buf[range])))
+            }
+            RawEvent::Pong(range) => Ok(Some(Event::Pong(&self.buf[range]))),
+            RawEvent::Close { code, reason } => {
+                sender.peer_closed(code);
+                // Validated when the frame completed; an empty reason is the
+                // fallback that cannot be reached.
+                let reason = str::from_utf8(&self.buf[reason]).unwrap_or_default();
+                Ok(Some(Event::Close(code.map(|code| CloseFrame { code, reason }))))
+            }
+            RawEvent::Binary(Source::Input(range)) => Ok(Some(Event::Binary(&self.buf[range]))),
+            RawEvent::Binary(Source::Message) => Ok(Some(Event::Binary(&self.message))),
+            // The fields are borrowed one at a time so that the error path may
+            // still record the failure.
+            RawEvent::Text(Source::Input(range)) => match str::from_utf8(&self.buf[range]) {
+                Ok(text) => Ok(Some(Event::Text(text))),
+                Err(_) => {
+                    self.error = Some(ProtocolError::InvalidUtf8);
+                    sender.fail(ProtocolError::InvalidUtf8.close_code());
+                    Err(ProtocolError::InvalidUtf8)
+                }
+            },
+            RawEvent::Text(Source::Message) => match str::from_utf8(&self.message) {
+                Ok(text) => Ok(Some(Event::Text(text))),
+                Err(_) => {
+                    self.error = Some(ProtocolError::InvalidUtf8);
+                    sender.fail(ProtocolError::InvalidUtf8.close_code());
+                    Err(ProtocolError::InvalidUtf8)
+                }
+            },
+        }
+    }
+
+    /// Enables RSV bits claimed by a negotiated extension.
+    #[allow(dead_code)] // used once an extension is negotiated
+    pub(crate) fn allow_rsv(&mut self, bits: u8) {
+        self.allowed_rsv |= bits & 0b111;
+    }
+
+    fn is_finished(&self) -> bool {
+        self.close_received || self.error.is_some()
+    }
+
+    fn fail(&mut self, error: ProtocolError, sender: &mut Sender) -> ProtocolError {
+        if error == ProtocolError::UnexpectedEof {
+            sender.transport_ended();
+        } else {
+            sender.fail(error.close_code());
+        }
+        self.error = Some(error.clone());
+        // Nothing more will be parsed: let the memory go.
+        self.buf = Vec::new();
+        self.message = Vec::new();
+        self.start = 0;
+        self.end = 0;
+        self.release = Release::default();
+        error
+    }
+
+    /// Frees what the previous event occupied.
+    fn apply_release(&mut self) {
+        if self.release.input > 0 {
+            self.start += self.release.input;
+            self.release.input = 0;
+        }
+        if self.release.message {
+            self.release.message = false;
+            self.message.clear();
+            if let Some(target) = self.message_sizer.shrink_target(self.message.capacity()) {
+                self.message.shrink_to(target);
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if let Some(target) = self.buf_sizer.shrink_target(self.buf.len()) {
+                self.buf.truncate(target);
+                self.buf.shrink_to(target);
+            }
+        }
+    }
+
+    /// How much free space to offer for the next read.
+    fn wanted_read(&self) -> usize {
+        let buffered = self.end - self.start;
+        let missing = match self.frame {
+            Some(f) if f.in_place => f.len.saturating_sub(buffered),
+            Some(f) => (f.len - f.done).saturating_sub(buffered),
+            None => 0,
+        };
+        // Grow toward the rest of the frame no faster than its bytes arrive.
+        let received = buffered + self.message.len();
+        self.read_hint.max(missing.min(received))
+    }
+
+    /// Makes `want` bytes free after `end`, moving the unconsumed bytes to the
+    /// front when that is enough.
+    fn make_room(&mut self, want: usize) {
+        if self.buf.len() - self.end < want {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Parses as far as the buffered bytes allow; returns the next complete
+    /// event's location.
+    fn advance(&mut self) -> Result<Option<RawEvent>, ProtocolError> {
+        loop {
+            let Some(mut frame) = self.frame else {
+                match FrameHeader::decode(&self.buf[self.start..self.end])? {
+                    Some((header, header_len)) => {
+                        self.start += header_len;
+                        self.frame = Some(self.begin_frame(header)?);
+                        continue;
+                    }
+                    None if self.eof => return Err(ProtocolError::UnexpectedEof),
+                    None => return Ok(None),
+                }
+            };
+            self.take_payload(&mut frame)?;
+            if frame.done < frame.len {
+                self.frame = Some(frame);
+                if self.eof {
+                    return Err(ProtocolError::UnexpectedEof);
+                }
+                return Ok(None);
+            }
+            self.frame = None;
+            if let Some(event) = self.finish_frame(frame)? {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    /// Checks a header against the connection's rules and limits.
+    fn begin_frame(&mut self, header: FrameHeader) -> Result<FrameState, ProtocolError> {
+        if header.rsv & !self.allowed_rsv != 0 {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
+        match (self.role, header.mask) {
+            (Role::Server, None) if !self.accept_unmasked_frames => return Err(ProtocolError::UnmaskedFrame),
+            (Role::Client, Some(_)) => return Err(ProtocolError::MaskedFrame),
+            _ => {}
+        }
+        if header.payload_len > self.max_frame_size as u64 {
+            return Err(limit(Limit::MaxFrameSize, header.payload_len, self.max_frame_size));
+        }
+        // Fits: max_frame_size is a usize.
+        let len = header.payload_len as usize;
+        let mut state = FrameState {
+            opcode: header.opcode,
+            fin: header.fin,
+            mask: header.mask,
+            len,
+            done: 0,
+            in_place: true,
+            text: false,
+        };
+        match header.opcode {
+            OpCode::Continuation => {
+                let Some(kind) = self.message_kind else {
+                    return Err(ProtocolError::UnexpectedContinuation);
+                };
+                self.fragments += 1;
+                if self.fragments > self.max_fragments {
+                    return Err(limit(Limit::MaxFragments, self.fragments as u64, self.max_fragments));
+                }
+                let total = self.message.len() as u64 + header.payload_len;
+                if total > self.max_message_size as u64 {
+                    return Err(limit(Limit::MaxMessageSize, total, self.max_message_size));
+                }
+                state.in_place = false;
+                state.text = kind == MessageKind::Text;
+            }
+            OpCode::Text | OpCode::Binary => {
+                if self.message_kind.is_some() {
+                    return Err(ProtocolError::ExpectedContinuation);
+                }
+                if header.payload_len > self.max_message_size as u64 {
+                    return Err(limit(Limit::MaxMessageSize, header.payload_len, self.max_message_size));
+                }
+                let kind = if header.opcode == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
+                state.text = kind == MessageKind::Text;
+                self.utf8.reset();
+                if !header.fin {
+                    self.message_kind = Some(kind);
+                    self.fragments = 1;
+                    self.message.clear();
+                    state.in_place = false;
+                }
+            }
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {}
+        }
+        Ok(state)
+    }
+
+    /// Unmasks and validates the payload bytes that have arrived since the
+    /// last call; fragments move on to the reassembly buffer.
+    fn take_payload(&mut self, frame: &mut FrameState) -> Result<(), ProtocolError> {
+        let (from, to) = if frame.in_place {
+            (self.start + frame.done, self.end.min(self.start + frame.len))
+        } else {
+            (self.start, self.end.min(self.start + (frame.len - frame.done)))
+        };
+        if to <= from {
+            return Ok(());
+        }
+        let chunk = &mut self.buf[from..to];
+        if let Some(key) = frame.mask {
+            apply_mask(chunk, key, frame.done);
+        }
+        let completes = frame.done + chunk.len() == frame.len;
+        // A whole in-place payload is validated once, when it is handed out.
+        if frame.text && !(frame.in_place && frame.done == 0 && completes) {
+            self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
+        }
+        frame.done += to - from;
+        if !frame.in_place {
+            self.message.extend_from_slice(&self.buf[from..to]);
+            self.start = to;
+        }
+        Ok(())
+    }
+
+    /// Handles a frame whose payload is complete; returns its event, if it
+    /// completes one.
+    fn finish_frame(&mut self, frame: FrameState) -> Result<Option<RawEvent>, ProtocolError> {
+        let range = self.start..self.start + if frame.in_place { frame.len } else { 0 };
+        match frame.opcode {
+            OpCode::Ping | OpCode::Pong | OpCode::Close => {
+                self.release.input = frame.len;
+                if frame.opcode == OpCode::Ping {
+                    return Ok(Some(RawEvent::Ping(range)));
+                }
+                if frame.opcode == OpCode::Pong {
+                    return Ok(Some(RawEvent::Pong(range)));
+                }
+                let code = parse_close_payload(&self.buf[range.clone()])
+                    .map_err(|e| match e {
+                        ClosePayloadError::TooShort => ProtocolError::CloseFrameTooShort,
+                        ClosePayloadError::InvalidCode(code) => ProtocolError::InvalidCloseCode(code),
+                        ClosePayloadError::InvalidReason => ProtocolError::InvalidCloseReason,
+                    })?
+                    .map(|frame| frame.code);
+                self.close_received = true;
+                // A fragmented message cut short by the close is dropped.
+                self.message_kind = None;
+                self.message.clear();
+                let reason = if code.is_some() { range.start + 2..range.end } else { range };
+                Ok(Some(RawEvent::Close { code, reason }))
+            }
+            _ if frame.in_place => {
+                self.release.input = frame.len;
+                self.buf_sizer.observe(frame.len);
+                if frame.text {
+                    // Catches a code point cut off at the end of a payload that
+                    // arrived in pieces; a no-op for one that arrived whole.
+                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Some(RawEvent::Text(Source::Input(range))))
+                } else {
+                    Ok(Some(RawEvent::Binary(Source::Input(range))))
+                }
+            }
+            _ if !frame.fin => Ok(None),
+            _ => {
+                let kind = self.message_kind.take();
+                self.release.message = true;
+                self.message_sizer.observe(self.message.len());
+                if kind == Some(MessageKind::Text) {
+                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Some(RawEvent::Text(Source::Message)))
+                } else {
+                    Ok(Some(RawEvent::Binary(Source::Message)))
+                }
+            }
+        }
+    }
+}
+
+fn limit(limit: Limit, size: u64, max: usize) -> ProtocolError {
+    ProtocolError::LimitExceeded { limit, size, max }
+}

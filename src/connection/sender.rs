@@ -1,0 +1,410 @@
+//! The sending half: messages in, bytes out.
+//!
+//! Every frame is encoded whole into one output buffer, so the buffer always
+//! holds complete frames and a control frame can be queued between any two of
+//! them, including between the fragments of a message. A client masks every
+//! frame with a fresh key from a CSPRNG (section 5.3). The close handshake's
+//! state lives here, because every rule about what may still be sent depends
+//! on it.
+
+use rand::Rng;
+use rand::rngs::StdRng;
+
+use super::{BufferSizer, Role};
+use crate::close::{CloseCode, MAX_CLOSE_REASON};
+use crate::config::Config;
+use crate::error::{Limit, SendError};
+use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
+use crate::mask::apply_mask;
+use crate::utf8::Utf8Validator;
+
+/// The sending half of a [`Connection`](crate::Connection).
+///
+/// Usually driven through the connection. After
+/// [`Connection::into_split`](crate::Connection::into_split) it can sit
+/// behind a lock shared by writer threads and the reader thread, which queues
+/// the replies the protocol owes through it.
+#[derive(Debug)]
+pub struct Sender {
+    role: Role,
+    /// Masking keys; clients only.
+    rng: Option<StdRng>,
+    send_frame_size: usize,
+    max_write_buffer: usize,
+    /// Encoded frames; bytes `out_start..` are waiting to be sent.
+    out: Vec<u8>,
+    out_start: usize,
+    out_sizer: BufferSizer,
+    /// The newest ping's payload, waiting to be answered.
+    pending_pong: Option<ControlPayload>,
+    /// End of an automatic pong still waiting in `out`, so that at most one
+    /// sits there at a time.
+    queued_pong_end: Option<usize>,
+    /// The fragmented message being sent, if any.
+    fragmented: Option<FragmentedSend>,
+    close_sent: bool,
+    close_received: bool,
+    failed: bool,
+    transport_ended: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ControlPayload {
+    len: u8,
+    bytes: [u8; MAX_CONTROL_PAYLOAD],
+}
+
+impl ControlPayload {
+    fn new(payload: &[u8]) -> Self {
+        let len = payload.len().min(MAX_CONTROL_PAYLOAD);
+        let mut bytes = [0; MAX_CONTROL_PAYLOAD];
+        bytes[..len].copy_from_slice(&payload[..len]);
+        Self { len: len as u8, bytes }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+#[derive(Debug)]
+struct FragmentedSend {
+    text: bool,
+    utf8: Utf8Validator,
+}
+
+impl Sender {
+    pub(crate) fn new(role: Role, config: &Config) -> Self {
+        Self {
+            role,
+            rng: (role == Role::Client).then(|| config.rng()),
+            send_frame_size: config.send_frame_size.max(1),
+            max_write_buffer: config.max_write_buffer,
+            out: Vec::new(),
+            out_start: 0,
+            out_sizer: BufferSizer::new(config.read_buffer_size.max(1)),
+            pending_pong: None,
+            queued_pong_end: None,
+            fragmented: None,
+            close_sent: false,
+            close_received: false,
+            failed: false,
+            transport_ended: false,
+        }
+    }
+
+    /// Queues a text message, split into frames of at most
+    /// [`Config::send_frame_size`](crate::Config::send_frame_size) bytes.
+    pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
+        self.check_data(false)?;
+        self.write_data(OpCode::Text, text.as_bytes(), true);
+        Ok(())
+    }
+
+    /// Queues a binary message, split into frames of at most
+    /// [`Config::send_frame_size`](crate::Config::send_frame_size) bytes.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
+        self.check_data(false)?;
+        self.write_data(OpCode::Binary, data, true);
+        Ok(())
+    }
+
+    /// Starts a message whose length is not known up front: queues its first
+    /// fragment. Continue with [`send_fragment`](Self::send_fragment), ending
+    /// with `fin` set. Text may be cut anywhere, even inside a code point; the
+    /// fragments must form valid UTF-8 once joined.
+    pub fn send_first_fragment(&mut self, text: bool, payload: &[u8]) -> Result<(), SendError> {
+        self.check_data(false)?;
+        let mut utf8 = Utf8Validator::default();
+        if text {
+            utf8.feed(payload).map_err(|_| SendError::InvalidUtf8)?;
+        }
+        self.fragmented = Some(FragmentedSend { text, utf8 });
+        self.write_data(if text { OpCode::Text } else { OpCode::Binary }, payload, false);
+        Ok(())
+    }
+
+    /// Queues the next fragment of the message begun with
+    /// [`send_first_fragment`](Self::send_first_fragment); `fin` ends it.
+    pub fn send_fragment(&mut self, payload: &[u8], fin: bool) -> Result<(), SendError> {
+        self.check_data(true)?;
+        if let Some(fragmented) = &mut self.fragmented
+            && fragmented.text
+        {
+            fragmented.utf8.feed(payload).map_err(|_| SendError::InvalidUtf8)?;
+            if fin {
+                fragmented.utf8.finish().map_err(|_| SendError::InvalidUtf8)?;
+            }
+        }
+        if fin {
+            self.fragmented = None;
+        }
+        self.write_data(OpCode::Continuation, payload, fin);
+        Ok(())
+    }
+
+    /// Queues a ping (at most 125 bytes of payload). It may go between the
+    /// fragments of a message.
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.check_control(payload)?;
+        self.flush_pending_pong();
+        self.write_frame(OpCode::Ping, true, payload);
+        Ok(())
+    }
+
+    /// Queues an unsolicited pong (at most 125 bytes), for example as a
+    /// one-way heartbeat. Pings are answered automatically; this is not needed
+    /// for that.
+    pub fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
+        self.check_control(payload)?;
+        self.flush_pending_pong();
+        self.write_frame(OpCode::Pong, true, payload);
+        Ok(())
+    }
+
+    /// Starts the close handshake: queues a close frame with `code` and
+    /// `reason` (at most 123 bytes). Nothing more may be sent afterwards;
+    /// incoming messages are still delivered until the peer's close arrives.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if !code.is_valid_on_wire() {
+            return Err(SendError::InvalidCloseCode(code.as_u16()));
+        }
+        if reason.len() > MAX_CLOSE_REASON {
+            return Err(SendError::CloseReasonTooLong(reason.len()));
+        }
+        self.write_close(Some(code), reason);
+        Ok(())
+    }
+
+    /// The encoded bytes waiting to be sent. Write them to the transport and
+    /// then call [`advance_output`](Self::advance_output) with the number of
+    /// bytes written.
+    ///
+    /// Call it whenever anything may have been queued: after sending, and after
+    /// each event (the protocol may owe a pong or a close reply).
+    pub fn output(&mut self) -> &[u8] {
+        self.flush_pending_pong();
+        &self.out[self.out_start..]
+    }
+
+    /// Records that the first `n` bytes of [`output`](Self::output) were
+    /// written to the transport. `n` is clamped to what was waiting.
+    pub fn advance_output(&mut self, n: usize) {
+        self.out_start = (self.out_start + n).min(self.out.len());
+        if self.out_start == self.out.len() {
+            self.out_sizer.observe(self.out.len());
+            self.out.clear();
+            self.out_start = 0;
+            self.queued_pong_end = None;
+            if let Some(target) = self.out_sizer.shrink_target(self.out.capacity()) {
+                self.out.shrink_to(target);
+            }
+        } else if self.queued_pong_end.is_some_and(|end| end <= self.out_start) {
+            self.queued_pong_end = None;
+        }
+    }
+
+    /// Moves every byte waiting to be sent into `dst` (appended; a cheap swap
+    /// when `dst` is empty), for writing outside a lock.
+    pub fn take_output(&mut self, dst: &mut Vec<u8>) {
+        self.flush_pending_pong();
+        if dst.is_empty() && self.out_start == 0 {
+            std::mem::swap(dst, &mut self.out);
+        } else {
+            dst.extend_from_slice(&self.out[self.out_start..]);
+            self.out.clear();
+        }
+        self.out_start = 0;
+        self.queued_pong_end = None;
+    }
+
+    /// Whether anything is waiting to be sent.
+    pub fn has_output(&self) -> bool {
+        self.out_start < self.out.len() || (self.pending_pong.is_some() && !self.close_sent)
+    }
+
+    /// Bytes waiting in the output buffer.
+    pub fn buffered_len(&self) -> usize {
+        self.out.len() - self.out_start
+    }
+
+    /// Which end this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether our close frame has been queued.
+    pub fn close_sent(&self) -> bool {
+        self.close_sent
+    }
+
+    /// Whether the peer's close frame has been received.
+    pub fn close_received(&self) -> bool {
+        self.close_received
+    }
+
+    /// Whether the connection failed (a protocol error or an early end of the
+    /// transport).
+    pub fn is_failed(&self) -> bool {
+        self.failed
+    }
+
+    /// Whether the transport should now be closed, once the pending
+    /// [`output`](Self::output) has been written.
+    ///
+    /// True after a failure, after the transport ended, and, for a server,
+    /// once close frames have gone both ways: RFC 6455 section 7.1.1 has the
+    /// server close the TCP connection first. A client keeps reading until the
+    /// server does so (adapters bound that wait with a timeout).
+    pub fn should_close_transport(&self) -> bool {
+        self.failed || self.transport_ended || (self.role == Role::Server && self.close_sent && self.close_received)
+    }
+
+    /// Memory held by the output buffer, in bytes.
+    pub fn buffer_capacity(&self) -> usize {
+        self.out.capacity()
+    }
+
+    /// Gives back output buffer memory beyond what the waiting bytes need.
+    pub fn shrink_buffers(&mut self) {
+        if self.out_start > 0 {
+            self.out.drain(..self.out_start);
+            if let Some(end) = &mut self.queued_pong_end {
+                *end = end.saturating_sub(self.out_start);
+            }
+            self.out_start = 0;
+        }
+        self.out.shrink_to_fit();
+        self.out_sizer.reset();
+    }
+
+    // ---- Replies owed, queued by the receiving half ----
+
+    /// A ping arrived: answer it, replacing any answer not yet queued.
+    pub(crate) fn queue_pong(&mut self, payload: &[u8]) {
+        if !self.close_sent {
+            self.pending_pong = Some(ControlPayload::new(payload));
+        }
+    }
+
+    /// The peer's close frame arrived: echo its code unless ours went first.
+    pub(crate) fn peer_closed(&mut self, code: Option<CloseCode>) {
+        self.close_received = true;
+        self.fragmented = None;
+        if !self.close_sent {
+            self.flush_pending_pong();
+            self.write_close(code, "");
+        }
+    }
+
+    /// The input broke the protocol or a limit: queue a close with `code`.
+    pub(crate) fn fail(&mut self, code: CloseCode) {
+        self.failed = true;
+        self.pending_pong = None;
+        if !self.close_sent {
+            self.write_close(Some(code), "");
+        }
+    }
+
+    /// The transport ended before the close handshake.
+    pub(crate) fn transport_ended(&mut self) {
+        self.transport_ended = true;
+        self.failed = !self.close_received;
+        self.pending_pong = None;
+    }
+
+    // ---- Encoding ----
+
+    fn check_data(&self, continuation: bool) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        match (continuation, self.fragmented.is_some()) {
+            (false, true) => return Err(SendError::MessageInProgress),
+            (true, false) => return Err(SendError::NoMessageInProgress),
+            _ => {}
+        }
+        let buffered = self.buffered_len();
+        if buffered >= self.max_write_buffer {
+            return Err(SendError::WriteBufferFull {
+                buffered,
+                limit: Limit::MaxWriteBuffer,
+                max: self.max_write_buffer,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_control(&self, payload: &[u8]) -> Result<(), SendError> {
+        if self.close_sent {
+            return Err(SendError::Closed);
+        }
+        if payload.len() > MAX_CONTROL_PAYLOAD {
+            return Err(SendError::ControlPayloadTooLong(payload.len()));
+        }
+        Ok(())
+    }
+
+    /// Writes a data payload as one or more frames; the first carries
+    /// `opcode`, the last carries FIN when `fin` is set.
+    fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        let mut chunks = payload.chunks(self.send_frame_size);
+        let mut opcode = opcode;
+        let mut chunk = chunks.next().unwrap_or_default();
+        loop {
+            let next = chunks.next();
+            self.write_frame(opcode, fin && next.is_none(), chunk);
+            match next {
+                Some(more) => {
+                    chunk = more;
+                    opcode = OpCode::Continuation;
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn write_close(&mut self, code: Option<CloseCode>, reason: &str) {
+        let mut payload = [0u8; MAX_CONTROL_PAYLOAD];
+        let len = match code {
+            Some(code) => {
+                payload[..2].copy_from_slice(&code.as_u16().to_be_bytes());
+                payload[2..2 + reason.len()].copy_from_slice(reason.as_bytes());
+                2 + reason.len()
+            }
+            None => 0,
+        };
+        self.write_frame(OpCode::Close, true, &payload[..len]);
+        self.close_sent = true;
+        self.pending_pong = None;
+    }
+
+    /// Queues the pending automatic pong, unless an earlier one is still
+    /// waiting to be sent.
+    fn flush_pending_pong(&mut self) {
+        if self.queued_pong_end.is_some() || self.close_sent {
+            return;
+        }
+        if let Some(pong) = self.pending_pong.take() {
+            self.write_frame(OpCode::Pong, true, pong.as_slice());
+            self.queued_pong_end = Some(self.out.len());
+        }
+    }
+
+    fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        let mask = self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
+        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let mut head = [0u8; MAX_HEADER_LEN];
+        let head_len = header.encode_into(&mut head);
+        self.out.reserve(head_len + payload.len());
+        self.out.extend_from_slice(&head[..head_len]);
+        let start = self.out.len();
+        self.out.extend_from_slice(payload);
+        if let Some(key) = mask {
+            apply_mask(&mut self.out[start..], key, 0);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Incremental UTF-8 validation (RFC 6455 sections 5.6 and 8.1).
+//!
+//! Text arrives in pieces: frames, fragments, and partial reads within a frame.
+//! [`Utf8Validator`] checks each piece as it arrives, carrying an unfinished
+//! code point (at most three bytes) across piece boundaries, so an invalid byte
+//! is caught as soon as it is received and a message that ends in the middle of
+//! a code point is caught at its end.
+
+use std::str;
+
+/// Validates a byte stream as UTF-8, one piece at a time.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Utf8Validator {
+    /// The start of a code point cut off at the end of the previous piece.
+    partial: [u8; 4],
+    /// How many bytes of `partial` are in use (0 to 3).
+    partial_len: u8,
+}
+
+/// The bytes are not UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidUtf8;
+
+impl Utf8Validator {
+    /// Checks the next piece. Fails as soon as any byte seen so far cannot be
+    /// part of valid UTF-8, even if the piece ends in the middle of a code point.
+    pub(crate) fn feed(&mut self, mut piece: &[u8]) -> Result<(), InvalidUtf8> {
+        if self.partial_len > 0 {
+            let have = usize::from(self.partial_len);
+            let want = sequence_len(self.partial[0]);
+            let take = (want - have).min(piece.len());
+            self.partial[have..have + take].copy_from_slice(&piece[..take]);
+            let filled = have + take;
+            piece = &piece[take..];
+            match str::from_utf8(&self.partial[..filled]) {
+                Ok(_) => self.partial_len = 0,
+                Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
+                Err(_) => {
+                    // Still unfinished, but only because the piece ran out.
+                    self.partial_len = filled as u8;
+                    return Ok(());
+                }
+            }
+        }
+        match str::from_utf8(piece) {
+            Ok(_) => Ok(()),
+            Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
+            Err(e) => {
+                let tail = &piece[e.valid_up_to()..];
+                self.partial[..tail.len()].copy_from_slice(tail);
+                self.partial_len = tail.len() as u8;
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the stream: fails if it stopped in the middle of a code point.
+    /// The validator is ready for a new stream afterwards.
+    pub(crate) fn finish(&mut self) -> Result<(), InvalidUtf8> {
+        let complete = self.partial_len == 0;
+        self.partial_len = 0;
+        if complete { Ok(()) } else { Err(InvalidUtf8) }
+    }
+
+    /// Forgets any unfinished code point.
+    pub(crate) fn reset(&mut self) {
+        self.partial_len = 0;
+    }
+}
+
+/// Length of the sequence a lead byte starts; only called on lead bytes that
+/// `str::from_utf8` left unfinished, so anything else cannot occur.
+fn sequence_len(lead: u8) -> usize {
+    match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_split(bytes: &[u8], split: &[usize]) -> Result<(), InvalidUtf8> {
+        let mut v = Utf8Validator::default();
+        let mut start = 0;
+        for &end in split.iter().chain(std::iter::once(&bytes.len())) {
+            v.feed(&bytes[start..end])?;
+            start = end;
+        }
+        v.finish()
+    }
+
+    #[test]
+    fn agrees_with_std_at_every_split_point() {
+        let samples: [&[u8]; 12] = [
+            "héllo wörld €uro 𝄞 clef".as_bytes(),
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5",
+            b"\xc0\x80",
+            b"\xe0\x80\x80",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+            b"\xf5",
+            b"\xff\xfe",
+            b"abc\xe2\x82",
+            b"\xf0\x9f\x98",
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+            b"",
+        ];
+        for sample in samples {
+            let expected = str::from_utf8(sample).is_ok();
+            for a in 0..=sample.len() {
+                for b in a..=sample.len() {
+                    assert_eq!(feed_split(sample, &[a, b]).is_ok(), expected, "{sample:x?} split {a} {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fails_fast_on_an_invalid_prefix() {
+        // F4 90 can never start a valid sequence (above U+10FFFF): rejected
+        // before the rest of the code point arrives.
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(b"ok\xf4"), Ok(()));
+        assert_eq!(v.feed(b"\x90"), Err(InvalidUtf8));
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(b"\xed\xa0"), Err(InvalidUtf8));
+    }
+
+    #[test]
+    fn truncated_sequence_fails_at_finish() {
+        let mut v = Utf8Validator::default();
+        assert_eq!(v.feed(b"\xe2\x82"), Ok(()));
+        assert_eq!(v.finish(), Err(InvalidUtf8));
+        assert_eq!(v.finish(), Ok(()), "finish resets");
+    }
+}
