@@ -175,6 +175,10 @@ impl Sender {
         if reason.len() > MAX_CLOSE_REASON {
             return Err(SendError::CloseReasonTooLong(reason.len()));
         }
+        // A ping delivered before this call was promised its pong ("already
+        // queued"); `write_close` drops the pending one, so queue it first, as
+        // `peer_closed` does.
+        self.flush_pending_pong();
         self.write_close(Some(code), reason);
         Ok(())
     }
