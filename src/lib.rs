@@ -112,6 +112,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod blocking;
 mod close;
 mod config;
 mod connection;

@@ -501,6 +501,22 @@ impl Response {
         self.encode(&[])
     }
 
+    /// The bytes to send when the connection closes after this response, as
+    /// it does after any answer to a request that was not upgraded: like
+    /// [`to_bytes`](Self::to_bytes), plus `Connection: close` unless the
+    /// application set a `Connection` header itself.
+    ///
+    /// # Errors
+    ///
+    /// As [`to_bytes`](Self::to_bytes).
+    pub fn to_bytes_closing(&self) -> Result<Vec<u8>, HandshakeError> {
+        if self.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("Connection")) {
+            self.encode(&[])
+        } else {
+            self.encode(&[("Connection", "close")])
+        }
+    }
+
     fn encode(&self, extra: &[(&str, &str)]) -> Result<Vec<u8>, HandshakeError> {
         if !(100..=999).contains(&self.status) {
             return Err(HandshakeError::InvalidStatus(self.status));
@@ -598,6 +614,10 @@ mod tests {
     #[test]
     fn reject_and_plain_responses() {
         let u = request(RFC_REQUEST).into_upgrade().unwrap();
+        let plain = Response::new(200).body("ok");
+        assert!(plain.to_bytes_closing().unwrap().ends_with(b"Content-Length: 2\r\nConnection: close\r\n\r\nok"));
+        let kept = Response::new(200).header("Connection", "keep-alive").to_bytes_closing().unwrap();
+        assert!(!String::from_utf8(kept).unwrap().contains("close"));
         let bytes = u.clone().reject(Response::new(403).body("go away")).unwrap();
         assert_eq!(bytes, b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\nConnection: close\r\n\r\ngo away");
         assert_eq!(u.clone().reject(Response::new(101)).unwrap_err(), HandshakeError::InvalidStatus(101));

@@ -1,0 +1,62 @@
+//! Timeouts, keepalive and socket settings of the blocking adapters.
+
+use std::time::Duration;
+
+use crate::Config;
+
+/// How a blocking connection behaves: the protocol [`Config`], timeouts and
+/// keepalive.
+///
+/// ```
+/// use std::time::Duration;
+/// let mut options = rfc6455::blocking::Options::default();
+/// options.ping_interval = Some(Duration::from_secs(20));
+/// options.config.max_message_size = 1 << 20;
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Options {
+    /// Protocol limits and knobs.
+    pub config: Config,
+    /// Longest wait for a TCP connection to be established (client).
+    /// Default 10 s.
+    pub connect_timeout: Option<Duration>,
+    /// Longest time the whole opening handshake may take, from the first byte
+    /// to the last; a peer that sends half a request is cut off after it.
+    /// Default 10 s.
+    pub handshake_timeout: Option<Duration>,
+    /// Fail the connection when nothing at all arrives for this long.
+    /// Default `None` (idle connections are fine; use keepalive to detect
+    /// dead peers).
+    pub idle_timeout: Option<Duration>,
+    /// Longest a single write may block, for example on a peer that stopped
+    /// reading. Default 30 s.
+    pub write_timeout: Option<Duration>,
+    /// Longest wait for the peer's part of the close handshake. Default 10 s.
+    pub close_timeout: Duration,
+    /// Send a ping after this long without receiving anything. Default
+    /// `None` (no keepalive).
+    pub ping_interval: Option<Duration>,
+    /// With keepalive on, fail the connection when nothing (pong or data)
+    /// arrives within this long after a ping. Default 20 s.
+    pub ping_timeout: Duration,
+    /// Disable Nagle's algorithm on TCP sockets. Default `true`: the adapter
+    /// batches writes itself, so the kernel need not delay them.
+    pub nodelay: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            config: Config::default(),
+            connect_timeout: Some(Duration::from_secs(10)),
+            handshake_timeout: Some(Duration::from_secs(10)),
+            idle_timeout: None,
+            write_timeout: Some(Duration::from_secs(30)),
+            close_timeout: Duration::from_secs(10),
+            ping_interval: None,
+            ping_timeout: Duration::from_secs(20),
+            nodelay: true,
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Accepting: the opening handshake with a deadline, the application's
+//! decision, and a listener that serves each connection on its own thread.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::thread;
+
+use super::error::io_error;
+use super::handshake_io::{Deadline, write_all_until};
+use super::transport::is_timeout;
+use super::{Error, Options, Timeout, Transport, WebSocket};
+use crate::{Accept, HandshakeError, Request, Response, ServerHandshake, ServerProgress, UpgradeRequest};
+
+/// A request as the application sees it when deciding.
+#[derive(Debug)]
+pub enum Incoming<'a> {
+    /// A valid WebSocket upgrade request: accept it or reject it.
+    Upgrade(&'a UpgradeRequest),
+    /// A plain HTTP request on the same port: answer it (a page, a redirect,
+    /// a 404).
+    Http(&'a Request),
+}
+
+/// The application's answer to an [`Incoming`] request.
+#[derive(Debug)]
+pub enum Reply {
+    /// Upgrade, with the chosen subprotocol and extra headers. For a plain
+    /// HTTP request this answers 426 Upgrade Required.
+    Accept(Accept),
+    /// Answer with this HTTP response and close (a rejection, or a page).
+    Respond(Response),
+}
+
+/// What [`accept_with`] produced.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // made once per connection; boxing buys nothing
+pub enum Accepted<S: Transport> {
+    /// An open WebSocket connection.
+    WebSocket(WebSocket<S>),
+    /// The request was answered with an HTTP response and the stream closed.
+    Responded,
+}
+
+/// Accepts any WebSocket upgrade on `stream` with default [`Options`]. A
+/// plain HTTP request is answered 426 and fails with
+/// [`HandshakeError::MissingUpgrade`].
+pub fn accept(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
+    match accept_with(stream, &Options::default(), |_| Reply::Accept(Accept::new()))? {
+        Accepted::WebSocket(ws) => Ok(ws),
+        Accepted::Responded => Err(Error::Handshake(HandshakeError::MissingUpgrade)),
+    }
+}
+
+/// Reads the request (within [`Options::handshake_timeout`]) and lets
+/// `decide` accept or reject it, or answer it as plain HTTP.
+///
+/// Invalid upgrade requests are answered with the right status (400, 426
+/// with `Sec-WebSocket-Version: 13`, 431...) before the error is returned.
+///
+/// ```no_run
+/// use rfc6455::blocking::{Accepted, Incoming, Options, Reply, accept_with};
+/// use rfc6455::{Accept, Response};
+/// let listener = std::net::TcpListener::bind("127.0.0.1:8080")?;
+/// let (stream, _) = listener.accept()?;
+/// let accepted = accept_with(stream, &Options::default(), |request| match request {
+///     Incoming::Upgrade(upgrade) if upgrade.origin() == Some("http://127.0.0.1:8080") => {
+///         Reply::Accept(Accept::new())
+///     }
+///     Incoming::Upgrade(_) => Reply::Respond(Response::new(403)),
+///     Incoming::Http(_) => Reply::Respond(Response::new(200).body("<h1>hello</h1>")),
+/// })?;
+/// if let Accepted::WebSocket(mut ws) = accepted {
+///     ws.send_text("welcome")?;
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn accept_with<S, F>(mut stream: S, options: &Options, decide: F) -> Result<Accepted<S>, Error>
+where
+    S: Transport,
+    F: FnOnce(Incoming<'_>) -> Reply,
+{
+    let deadline = Deadline::after(options.handshake_timeout);
+    let request = match read_request(&mut stream, options, deadline) {
+        Ok(request) => request,
+        Err(Error::Handshake(error)) => return Err(answer_error(stream, error, deadline, options)),
+        Err(error) => {
+            let _ = stream.shutdown();
+            return Err(error);
+        }
+    };
+    if !request.is_upgrade() {
+        let response = match decide(Incoming::Http(&request)) {
+            Reply::Respond(response) => response,
+            Reply::Accept(_) => Response::new(426).header("Upgrade", "websocket").body("WebSocket upgrade required"),
+        };
+        let bytes = response.to_bytes_closing()?;
+        respond_and_close(&mut stream, &bytes, deadline, options)?;
+        return Ok(Accepted::Responded);
+    }
+    let upgrade = match request.into_upgrade() {
+        Ok(upgrade) => upgrade,
+        Err(error) => return Err(answer_error(stream, error, deadline, options)),
+    };
+    match decide(Incoming::Upgrade(&upgrade)) {
+        Reply::Accept(accept) => {
+            let (bytes, conn) = match upgrade.accept(accept) {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // The application's choice was invalid (say, a subprotocol
+                    // the client did not offer): the client gets a 500.
+                    let bytes = Response::new(500).to_bytes_closing()?;
+                    let _ = respond_and_close(&mut stream, &bytes, deadline, options);
+                    return Err(error.into());
+                }
+            };
+            write_all_until(&mut stream, &bytes, deadline, options.write_timeout)?;
+            Ok(Accepted::WebSocket(WebSocket::from_connection(stream, conn, options)?))
+        }
+        Reply::Respond(response) => {
+            let bytes = upgrade.reject(response)?;
+            respond_and_close(&mut stream, &bytes, deadline, options)?;
+            Ok(Accepted::Responded)
+        }
+    }
+}
+
+fn read_request<S: Transport>(stream: &mut S, options: &Options, deadline: Deadline) -> Result<Request, Error> {
+    let mut progress = ServerProgress::Pending(ServerHandshake::new(options.config.clone()));
+    let mut buf = [0u8; 4096];
+    loop {
+        let handshake = match progress {
+            ServerProgress::Pending(handshake) => handshake,
+            ServerProgress::Request(request) => return Ok(request),
+        };
+        stream.set_read_timeout(deadline.remaining()?)?;
+        progress = match stream.read(&mut buf) {
+            Ok(0) => return Err(handshake.receive_eof().into()),
+            Ok(n) => handshake.receive(&buf[..n])?,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => ServerProgress::Pending(handshake),
+            Err(error) if is_timeout(&error) => return Err(Error::Timeout(Timeout::Handshake)),
+            Err(error) => return Err(io_error(error)),
+        };
+    }
+}
+
+/// Answers a bad request with the status the core chose, closes, and returns
+/// the error.
+fn answer_error<S: Transport>(mut stream: S, error: HandshakeError, deadline: Deadline, options: &Options) -> Error {
+    if let Some(bytes) = error.http_response() {
+        let _ = respond_and_close(&mut stream, &bytes, deadline, options);
+    } else {
+        let _ = stream.shutdown();
+    }
+    Error::Handshake(error)
+}
+
+fn respond_and_close<S: Transport>(
+    stream: &mut S,
+    bytes: &[u8],
+    deadline: Deadline,
+    options: &Options,
+) -> Result<(), Error> {
+    let written = write_all_until(stream, bytes, deadline, options.write_timeout).and_then(|()| Ok(stream.flush()?));
+    let _ = stream.shutdown();
+    written
+}
+
+/// A TCP listener that serves WebSocket connections (and plain HTTP requests
+/// on the same port), each on its own thread.
+///
+/// ```no_run
+/// use rfc6455::Accept;
+/// use rfc6455::blocking::{Reply, Server};
+/// let server = Server::bind("127.0.0.1:9001")?;
+/// server.serve(
+///     |_request| Reply::Accept(Accept::new()),
+///     |mut ws| {
+///         while let Ok(message) = ws.read() {
+///             if ws.send(&message).is_err() {
+///                 break;
+///             }
+///         }
+///     },
+/// )?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    options: Options,
+}
+
+impl Server {
+    /// Listens on `addr` with default [`Options`].
+    pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
+        Ok(Self { listener: TcpListener::bind(addr)?, options: Options::default() })
+    }
+
+    /// Replaces the options used for every connection.
+    pub fn with_options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The options used for every connection.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The address listened on (useful after binding port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Waits for the next TCP connection, with the socket options applied.
+    pub fn accept_stream(&self) -> io::Result<TcpStream> {
+        let (stream, _) = self.listener.accept()?;
+        stream.set_nodelay(self.options.nodelay)?;
+        Ok(stream)
+    }
+
+    /// Accepts connections forever. Each runs on its own thread: the request
+    /// goes to `decide`, and an accepted connection to `handle`. Failed
+    /// handshakes have already been answered and are dropped. Returns only if
+    /// accepting fails for a reason other than a transient one.
+    pub fn serve<D, H>(&self, decide: D, handle: H) -> io::Result<()>
+    where
+        D: Fn(Incoming<'_>) -> Reply + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+    {
+        let decide = Arc::new(decide);
+        let handle = Arc::new(handle);
+        loop {
+            let stream = match self.accept_stream() {
+                Ok(stream) => stream,
+                // The peer gave up before we accepted, or descriptors ran out
+                // for a moment: keep serving.
+                Err(error)
+                    if matches!(
+                        error.kind(),
+                        io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+                    ) || error.raw_os_error() == Some(24) =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
+            let decide = Arc::clone(&decide);
+            let handle = Arc::clone(&handle);
+            let options = self.options.clone();
+            thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
+                if let Ok(Accepted::WebSocket(ws)) = accept_with(stream, &options, |request| decide(request)) {
+                    handle(ws);
+                }
+            })?;
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! Full duplex: a [`Reader`] for one thread and cloneable [`Writer`]s for any
+//! number of others.
+//!
+//! The connection's sending half sits behind a lock held only while frames are
+//! encoded, never during I/O. Writing to the socket is serialised by a second
+//! lock. Whoever holds it writes until nothing is queued, so sends from many
+//! threads that arrive while a write is in progress go out together in the
+//! next write ("group commit"), and a send only waits for the socket when the
+//! queue is over [`Config::max_write_buffer`](crate::Config::max_write_buffer).
+//! The reader never blocks on the writer: a pong or close reply it owes is
+//! queued, and written by whichever thread holds the write lock, or by the
+//! reader itself when nobody does.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::error::io_error;
+use super::timers::{Tick, Timers};
+use super::transport::is_timeout;
+use super::{Error, Options, Timeout, Transport};
+use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
+
+pub(crate) fn new<S: Transport>(
+    read_stream: S,
+    write_stream: S,
+    conn: Connection,
+    timers: Timers,
+    options: &Options,
+) -> (Reader<S>, Writer<S>) {
+    let (receiver, sender) = conn.into_split();
+    let role = sender.role();
+    let shared = Arc::new(Shared {
+        sender: Mutex::new(sender),
+        writing: Mutex::new(WriteSide { stream: write_stream, scratch: Vec::new() }),
+        failed: AtomicBool::new(false),
+    });
+    let reader = Reader {
+        stream: read_stream,
+        receiver,
+        shared: Arc::clone(&shared),
+        timers,
+        read_timeout: None,
+        finished: false,
+        role,
+        close_timeout: options.close_timeout,
+    };
+    (reader, Writer { shared })
+}
+
+struct Shared<S> {
+    sender: Mutex<Sender>,
+    writing: Mutex<WriteSide<S>>,
+    /// A write failed: the transport is gone.
+    failed: AtomicBool,
+}
+
+struct WriteSide<S> {
+    stream: S,
+    /// Output taken from the sender, being written.
+    scratch: Vec<u8>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<S: Transport> Shared<S> {
+    /// Writes what is queued. With `wait` false, returns at once if another
+    /// thread is writing (it will write what was queued too).
+    fn flush(&self, mut wait: bool) -> Result<(), Error> {
+        loop {
+            let guard = if wait {
+                Some(lock(&self.writing))
+            } else {
+                match self.writing.try_lock() {
+                    Ok(guard) => Some(guard),
+                    Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                    Err(std::sync::TryLockError::WouldBlock) => None,
+                }
+            };
+            let Some(mut side) = guard else {
+                return Ok(());
+            };
+            loop {
+                side.scratch.clear();
+                lock(&self.sender).take_output(&mut side.scratch);
+                if side.scratch.is_empty() {
+                    break;
+                }
+                let WriteSide { stream, scratch } = &mut *side;
+                if let Err(error) = write_all(stream, scratch) {
+                    self.failed.store(true, Ordering::Release);
+                    let _ = stream.shutdown();
+                    return Err(error);
+                }
+            }
+            drop(side);
+            // A thread that queued while we held the write lock, and found it
+            // taken, left its bytes for us: check once more after letting go.
+            if !lock(&self.sender).has_output() {
+                return Ok(());
+            }
+            wait = false;
+        }
+    }
+
+    fn shutdown(&self) {
+        let _ = lock(&self.writing).stream.shutdown();
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::Acquire) { Err(Error::Disconnected) } else { Ok(()) }
+    }
+}
+
+fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Result<(), Error> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(Error::Disconnected),
+            Ok(n) => bytes = &bytes[n..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => return Err(Error::Timeout(Timeout::Write)),
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    Ok(())
+}
+
+/// The sending side of a split connection: cloneable, `Send` and `Sync`, so a
+/// broadcast server can keep one per client and send from any thread.
+pub struct Writer<S> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S> Clone for Writer<S> {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared) }
+    }
+}
+
+impl<S> fmt::Debug for Writer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> Writer<S> {
+    /// Sends a text message.
+    pub fn send_text(&self, text: &str) -> Result<(), Error> {
+        self.queue(|sender| sender.send_text(text))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
+        self.queue(|sender| sender.send_binary(data))
+    }
+
+    /// Sends a ping (at most 125 bytes).
+    pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
+        self.queue(|sender| sender.ping(payload))
+    }
+
+    /// Sends a message; `Message::Close` starts the close handshake.
+    pub fn send(&self, message: &Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(data) => self.ping(data),
+            Message::Pong(data) => self.queue(|sender| sender.pong(data)),
+            Message::Close(frame) => {
+                let (code, reason) = frame.as_ref().map_or((CloseCode::NORMAL, ""), |f| (f.code, f.reason.as_str()));
+                self.close(code, reason)
+            }
+        }
+    }
+
+    /// Starts the close handshake: sends a close frame. The [`Reader`] sees
+    /// its end (the peer's close, or a close timeout).
+    pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        self.shared.check_open()?;
+        lock(&self.shared.sender).close(code, reason)?;
+        self.shared.flush(true)
+    }
+
+    /// Waits until everything queued so far has been written.
+    pub fn flush(&self) -> Result<(), Error> {
+        self.shared.check_open()?;
+        self.shared.flush(true)
+    }
+
+    fn queue(&self, op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
+        self.shared.check_open()?;
+        let queued = op(&mut lock(&self.shared.sender));
+        match queued {
+            // Backpressure: wait for the socket, then try again.
+            Err(SendError::WriteBufferFull { .. }) => {
+                self.shared.flush(true)?;
+                op(&mut lock(&self.shared.sender))?;
+            }
+            other => other?,
+        }
+        self.shared.flush(false)
+    }
+}
+
+/// The receiving side of a split connection, for one thread. It answers pings
+/// and close frames through the shared sending side, and runs the keepalive
+/// and close timers.
+pub struct Reader<S> {
+    stream: S,
+    receiver: Receiver,
+    shared: Arc<Shared<S>>,
+    timers: Timers,
+    read_timeout: Option<Option<Duration>>,
+    finished: bool,
+    role: Role,
+    close_timeout: Duration,
+}
+
+impl<S> fmt::Debug for Reader<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reader").field("receiver", &self.receiver).finish_non_exhaustive()
+    }
+}
+
+impl<S: Transport> Reader<S> {
+    /// Reads the next message; see [`WebSocket::read`](super::WebSocket::read).
+    pub fn read(&mut self) -> Result<Message, Error> {
+        self.read_with(|event| event.to_message())
+    }
+
+    /// Reads the next event and hands it to `f` without copying it.
+    pub fn read_with<R>(&mut self, f: impl FnOnce(Event<'_>) -> R) -> Result<R, Error> {
+        if self.finished {
+            return Err(Error::Closed);
+        }
+        loop {
+            let mut sender = lock(&self.shared.sender);
+            let polled = self.receiver.poll_event(&mut sender);
+            let owes_output = sender.has_output();
+            drop(sender);
+            match polled {
+                Ok(Some(event)) => {
+                    let close = matches!(event, Event::Close(_));
+                    let result = f(event);
+                    if close {
+                        self.finish_close();
+                    } else if owes_output {
+                        // A pong: written now unless a writer is busy (then
+                        // it goes out with that writer's next batch).
+                        if let Err(error) = self.shared.flush(false) {
+                            return Err(self.fail(error));
+                        }
+                    }
+                    return Ok(result);
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.fail(error.into())),
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Whether the close handshake is over or the connection failed.
+    pub fn is_closed(&self) -> bool {
+        self.finished
+    }
+
+    fn fill(&mut self) -> Result<(), Error> {
+        loop {
+            if lock(&self.shared.sender).close_sent() {
+                self.timers.closing(Instant::now());
+            }
+            match self.timers.check(Instant::now()) {
+                Tick::Nothing => {}
+                Tick::SendPing => {
+                    let queued = lock(&self.shared.sender).ping(b"keepalive");
+                    if queued.is_ok()
+                        && let Err(error) = self.shared.flush(false)
+                    {
+                        return Err(self.fail(error));
+                    }
+                }
+                Tick::Expired(which) => return Err(self.fail(Error::Timeout(which))),
+            }
+            let want = self.timers.read_timeout(Instant::now());
+            if self.read_timeout != Some(want) {
+                if let Err(error) = self.stream.set_read_timeout(want) {
+                    return Err(self.fail(error.into()));
+                }
+                self.read_timeout = Some(want);
+            }
+            let buffer = self.receiver.read_buffer();
+            match self.stream.read(buffer) {
+                Ok(0) => {
+                    self.receiver.receive_eof();
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.receiver.commit_read(n);
+                    self.timers.received(Instant::now());
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
+                Err(error) => return Err(self.fail(io_error(error))),
+            }
+        }
+    }
+
+    fn finish_close(&mut self) {
+        self.finished = true;
+        if self.shared.flush(true).is_err() {
+            return;
+        }
+        if self.role == Role::Client && !lock(&self.shared.sender).should_close_transport() {
+            // Wait (bounded) for the server to close the TCP connection first.
+            let deadline = Instant::now() + self.close_timeout;
+            let mut scratch = [0u8; 512];
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                    break;
+                }
+                match self.stream.read(&mut scratch) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        self.shared.shutdown();
+    }
+
+    fn fail(&mut self, error: Error) -> Error {
+        if !self.finished {
+            self.finished = true;
+            let _ = self.shared.flush(true);
+            self.shared.shutdown();
+        }
+        error
+    }
+}

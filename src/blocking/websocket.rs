@@ -1,0 +1,335 @@
+//! [`WebSocket`]: one connection driven by blocking reads and writes.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use super::error::io_error;
+use super::timers::{Tick, Timers};
+use super::transport::is_timeout;
+use super::{Error, Options, Timeout, Transport};
+use crate::{CloseCode, Connection, Event, Message, Role, SendError, Sender};
+
+/// Output held back while received input is still being processed is written
+/// at once when it reaches this size.
+const FLUSH_THRESHOLD: usize = 64 << 10;
+
+/// A WebSocket connection over a blocking stream.
+///
+/// Reads block until a whole message (or control frame) has arrived; pings are
+/// answered and close frames echoed on the way. Sends are written at once,
+/// except while received messages are still waiting to be read: then they are
+/// gathered and written together before the next read blocks, so an echo or
+/// broadcast loop costs one system call per batch rather than per message,
+/// while a lone message is never delayed.
+///
+/// For one thread reading while others send, see [`split`](Self::split).
+#[derive(Debug)]
+pub struct WebSocket<S: Transport> {
+    stream: S,
+    conn: Connection,
+    timers: Timers,
+    /// The read timeout last set on the stream (`None` until first set).
+    read_timeout: Option<Option<Duration>>,
+    /// The close handshake is over or the connection failed.
+    finished: bool,
+    options: Options,
+}
+
+impl<S: Transport> WebSocket<S> {
+    /// Wraps a stream whose handshake is done, with the connection that
+    /// handshake produced (or one made with [`Connection::new`] for a
+    /// transport that upgrades some other way).
+    pub fn from_connection(stream: S, conn: Connection, options: &Options) -> io::Result<Self> {
+        stream.set_write_timeout(options.write_timeout)?;
+        Ok(Self {
+            stream,
+            conn,
+            timers: Timers::new(options, Instant::now()),
+            read_timeout: None,
+            finished: false,
+            options: options.clone(),
+        })
+    }
+
+    /// Reads the next message: text, binary, ping, pong or close.
+    ///
+    /// A [`Message::Close`] is the end of a clean close handshake (the reply
+    /// has been sent); after it, reads return [`Error::Closed`]. A peer that
+    /// vanishes without closing gives [`Error::Disconnected`].
+    pub fn read(&mut self) -> Result<Message, Error> {
+        self.read_with(|event, _| event.to_message())
+    }
+
+    /// Reads the next event and hands it to `f` without copying it, together
+    /// with the [`Sender`] so `f` may answer from the borrowed payload (an
+    /// echo, say). What `f` queues is written like any other send.
+    ///
+    /// ```no_run
+    /// # use rfc6455::{Event, blocking::WebSocket};
+    /// # fn echo(ws: &mut WebSocket<std::net::TcpStream>) -> Result<(), rfc6455::blocking::Error> {
+    /// loop {
+    ///     let closed = ws.read_with(|event, sender| match event {
+    ///         Event::Text(text) => sender.send_text(text).map(|()| false),
+    ///         Event::Binary(data) => sender.send_binary(data).map(|()| false),
+    ///         Event::Close(_) => Ok(true),
+    ///         Event::Ping(_) | Event::Pong(_) => Ok(false),
+    ///     })??;
+    ///     if closed {
+    ///         return Ok(());
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn read_with<R>(&mut self, f: impl FnOnce(Event<'_>, &mut Sender) -> R) -> Result<R, Error> {
+        if self.finished {
+            return Err(Error::Closed);
+        }
+        loop {
+            let (receiver, sender) = self.conn.halves();
+            match receiver.poll_event(sender) {
+                Ok(Some(event)) => {
+                    let close = matches!(event, Event::Close(_));
+                    let result = f(event, sender);
+                    if close {
+                        self.finish_close();
+                    } else {
+                        self.flush_if_idle()?;
+                    }
+                    return Ok(result);
+                }
+                Ok(None) => {}
+                Err(error) => return Err(self.fail(error.into())),
+            }
+            self.fill()?;
+        }
+    }
+
+    /// Sends a text message.
+    pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.queue(|conn| conn.send_text(text))
+    }
+
+    /// Sends a binary message.
+    pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.queue(|conn| conn.send_binary(data))
+    }
+
+    /// Sends a message; `Message::Close` starts the close handshake like
+    /// [`close`](Self::close) without waiting for its end.
+    pub fn send(&mut self, message: &Message) -> Result<(), Error> {
+        match message {
+            Message::Text(text) => self.send_text(text),
+            Message::Binary(data) => self.send_binary(data),
+            Message::Ping(data) => self.ping(data),
+            Message::Pong(data) => self.queue(|conn| conn.pong(data)),
+            Message::Close(frame) => {
+                let (code, reason) = frame.as_ref().map_or((CloseCode::NORMAL, ""), |f| (f.code, f.reason.as_str()));
+                self.queue(|conn| conn.close(code, reason))?;
+                self.timers.closing(Instant::now());
+                self.flush()
+            }
+        }
+    }
+
+    /// Sends one fragment of a message whose size is not known up front:
+    /// `first` starts it (as text or binary), `fin` ends it.
+    pub fn send_fragment(&mut self, first: Option<bool>, payload: &[u8], fin: bool) -> Result<(), Error> {
+        match first {
+            Some(text) => {
+                self.queue(|conn| conn.send_first_fragment(text, payload))?;
+                if fin { self.queue(|conn| conn.send_fragment(&[], true)) } else { Ok(()) }
+            }
+            None => self.queue(|conn| conn.send_fragment(payload, fin)),
+        }
+    }
+
+    /// Sends a ping (at most 125 bytes). The pong arrives as a
+    /// [`Message::Pong`] from [`read`](Self::read).
+    pub fn ping(&mut self, payload: &[u8]) -> Result<(), Error> {
+        self.queue(|conn| conn.ping(payload))
+    }
+
+    /// Closes the connection: sends a close frame with `code` and `reason`,
+    /// then reads (and discards) until the peer's close frame arrives or
+    /// [`Options::close_timeout`] runs out, and closes the transport.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), Error> {
+        if self.finished {
+            return Err(Error::Closed);
+        }
+        self.conn.close(code, reason)?;
+        self.timers.closing(Instant::now());
+        self.flush()?;
+        loop {
+            if self.read_with(|event, _| matches!(event, Event::Close(_)))? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Writes everything queued.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        match write_output(&mut self.stream, &mut self.conn) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.fail(error)),
+        }
+    }
+
+    /// The subprotocol-independent protocol state.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The underlying stream.
+    pub fn get_ref(&self) -> &S {
+        &self.stream
+    }
+
+    /// Whether the close handshake is over or the connection has failed.
+    pub fn is_closed(&self) -> bool {
+        self.finished
+    }
+
+    /// Splits into a [`Reader`](super::Reader) and a cloneable
+    /// [`Writer`](super::Writer) for use on different threads. Needs a stream
+    /// that [`Transport::try_clone`] can duplicate, such as a `TcpStream`.
+    pub fn split(self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
+        let read_stream = self.stream.try_clone()?;
+        Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options))
+    }
+
+    /// Queues a frame, making room by writing first if the output buffer is
+    /// full, then writes unless received input is waiting to be processed.
+    fn queue(&mut self, op: impl Fn(&mut Connection) -> Result<(), SendError>) -> Result<(), Error> {
+        if self.finished {
+            return Err(Error::Closed);
+        }
+        match op(&mut self.conn) {
+            Err(SendError::WriteBufferFull { .. }) => {
+                self.flush()?;
+                op(&mut self.conn)?;
+            }
+            other => other?,
+        }
+        self.flush_if_idle()
+    }
+
+    /// Writes queued output now unless more received input is waiting (then
+    /// the next blocking read writes it, batched), or enough has piled up.
+    fn flush_if_idle(&mut self) -> Result<(), Error> {
+        let sender = self.conn.sender();
+        if sender.has_output() && (self.conn.receiver().buffered_len() == 0 || sender.buffered_len() >= FLUSH_THRESHOLD)
+        {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes pending output, then blocks until more input arrives (or a timer
+    /// fires).
+    fn fill(&mut self) -> Result<(), Error> {
+        self.flush()?;
+        loop {
+            match self.timers.check(Instant::now()) {
+                Tick::Nothing => {}
+                Tick::SendPing => {
+                    // Keepalive: the payload is arbitrary; a pong is what counts.
+                    self.conn.ping(b"keepalive")?;
+                    self.flush()?;
+                }
+                Tick::Expired(which) => return Err(self.fail(Error::Timeout(which))),
+            }
+            if let Err(error) = self.arm_read_timeout() {
+                return Err(self.fail(error.into()));
+            }
+            let buffer = self.conn.read_buffer();
+            match self.stream.read(buffer) {
+                Ok(0) => {
+                    self.conn.receive_eof();
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.conn.commit_read(n);
+                    self.timers.received(Instant::now());
+                    return Ok(());
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if is_timeout(&error) => {}
+                Err(error) => return Err(self.fail(io_error(error))),
+            }
+        }
+    }
+
+    /// Sets the stream's read timeout for the nearest deadline, avoiding a
+    /// system call when the one already set is close enough (waking early
+    /// costs one more loop; waking late is what must not happen).
+    fn arm_read_timeout(&mut self) -> io::Result<()> {
+        let want = self.timers.read_timeout(Instant::now());
+        let update = match (self.read_timeout, want) {
+            (Some(Some(current)), Some(want)) => want < current || want > current * 2,
+            (Some(None), None) => false,
+            _ => true,
+        };
+        if update {
+            self.stream.set_read_timeout(want)?;
+            self.read_timeout = Some(want);
+        }
+        Ok(())
+    }
+
+    /// The close handshake is complete on our side: send the reply, and close
+    /// the transport (a server at once; a client once the server has, or the
+    /// close timeout runs out).
+    fn finish_close(&mut self) {
+        self.finished = true;
+        if write_output(&mut self.stream, &mut self.conn).is_err() {
+            let _ = self.stream.shutdown();
+            return;
+        }
+        if self.conn.role() == Role::Client && !self.conn.should_close_transport() {
+            self.timers.closing(Instant::now());
+            let mut scratch = [0u8; 512];
+            loop {
+                if self.timers.check(Instant::now()) == Tick::Expired(Timeout::Close)
+                    || self.arm_read_timeout().is_err()
+                {
+                    break;
+                }
+                match self.stream.read(&mut scratch) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        let _ = self.stream.shutdown();
+    }
+
+    /// The connection is over because of `error`: send the close frame the
+    /// core queued (best effort), close the transport, and return `error`.
+    fn fail(&mut self, error: Error) -> Error {
+        if !self.finished {
+            self.finished = true;
+            let _ = write_output(&mut self.stream, &mut self.conn);
+            let _ = self.stream.shutdown();
+        }
+        error
+    }
+}
+
+/// Writes all of the connection's pending output.
+pub(crate) fn write_output<S: Write>(stream: &mut S, conn: &mut Connection) -> Result<(), Error> {
+    loop {
+        let output = conn.output();
+        if output.is_empty() {
+            return Ok(());
+        }
+        match stream.write(output) {
+            Ok(0) => return Err(Error::Disconnected),
+            Ok(n) => conn.advance_output(n),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => return Err(Error::Timeout(Timeout::Write)),
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+}
