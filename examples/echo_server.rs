@@ -5,6 +5,9 @@
 //! Run with `cargo run --release --example echo_server [ADDR]` (default
 //! `127.0.0.1:9001`).
 
+// Examples live outside the sans-IO core: sockets and threads are theirs.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use rfc6455::blocking::{Error, Reply, Server, WebSocket};
 use rfc6455::{Accept, Event};
 
@@ -12,11 +15,14 @@ fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_string());
     let server = Server::bind(&addr)?;
     eprintln!("echo server listening on ws://{}", server.local_addr()?);
-    server.serve(|_request| Reply::Accept(Accept::new()), |mut ws| {
-        if let Err(error) = echo(&mut ws) {
-            eprintln!("connection ended: {error}");
-        }
-    })
+    server.serve(
+        |_request| Reply::Accept(Accept::new()),
+        |mut ws| {
+            if let Err(error) = echo(&mut ws) {
+                eprintln!("connection ended: {error}");
+            }
+        },
+    )
 }
 
 /// Echoes until the peer closes. Payloads go back straight from the receive

@@ -39,12 +39,10 @@ pub enum State {
     /// Our close frame is queued; the peer's has not arrived. Incoming
     /// messages are still delivered.
     CloseSent,
-    /// The peer's close frame arrived and ours is not yet queued (only seen
-    /// between the halves of a split connection; a whole connection replies at
-    /// once).
-    CloseReceived,
     /// Close frames went both ways, or the connection failed, or the transport
-    /// ended. Nothing more is sent or delivered.
+    /// ended. Nothing more is sent or delivered. A close frame from the peer
+    /// is answered in the same call that delivers it, so a connection goes
+    /// from [`Open`](Self::Open) to `Closed` when the peer closes first.
     Closed,
 }
 
@@ -56,7 +54,8 @@ pub enum Event<'a> {
     Text(&'a str),
     /// A complete binary message.
     Binary(&'a [u8]),
-    /// A ping; the pong is already queued.
+    /// A ping; the pong is already queued (unless our close frame has gone
+    /// out: nothing may follow it).
     Ping(&'a [u8]),
     /// A pong.
     Pong(&'a [u8]),
@@ -251,13 +250,11 @@ impl Connection {
     /// Where the close handshake stands.
     pub fn state(&self) -> State {
         let sent = self.sender.close_sent();
-        let received = self.receiver.close_received();
-        if self.receiver.error().is_some() || self.sender.is_failed() || (sent && received) {
+        let received = self.receiver.close_received() || self.sender.close_received();
+        if self.receiver.error().is_some() || self.sender.is_failed() || received {
             State::Closed
         } else if sent {
             State::CloseSent
-        } else if received {
-            State::CloseReceived
         } else {
             State::Open
         }

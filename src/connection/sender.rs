@@ -126,6 +126,12 @@ impl Sender {
 
     /// Queues the next fragment of the message begun with
     /// [`send_first_fragment`](Self::send_first_fragment); `fin` ends it.
+    ///
+    /// Text fragments that break UTF-8 are refused with
+    /// [`SendError::InvalidUtf8`] and nothing is queued; the message stays in
+    /// progress, and what was already sent of it cannot be taken back, so the
+    /// usual way out is [`close`](Self::close) with
+    /// [`CloseCode::INVALID_PAYLOAD`](crate::CloseCode::INVALID_PAYLOAD).
     pub fn send_fragment(&mut self, payload: &[u8], fin: bool) -> Result<(), SendError> {
         self.check_data(true)?;
         if let Some(fragmented) = &mut self.fragmented
@@ -166,7 +172,7 @@ impl Sender {
     /// `reason` (at most 123 bytes). Nothing more may be sent afterwards;
     /// incoming messages are still delivered until the peer's close arrives.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> Result<(), SendError> {
-        if self.close_sent {
+        if self.cannot_send() {
             return Err(SendError::Closed);
         }
         if !code.is_valid_on_wire() {
@@ -206,8 +212,21 @@ impl Sender {
             if let Some(target) = self.out_sizer.shrink_target(self.out.capacity()) {
                 self.out.shrink_to(target);
             }
-        } else if self.queued_pong_end.is_some_and(|end| end <= self.out_start) {
-            self.queued_pong_end = None;
+        } else {
+            if self.queued_pong_end.is_some_and(|end| end <= self.out_start) {
+                self.queued_pong_end = None;
+            }
+            // The written prefix is otherwise only freed when the buffer
+            // drains completely, so a writer that never quite catches up
+            // would grow it without bound. Drop it once it outweighs the
+            // unwritten rest: each byte is moved at most once on average.
+            if self.out_start >= self.out.len() - self.out_start {
+                self.out.drain(..self.out_start);
+                if let Some(end) = &mut self.queued_pong_end {
+                    *end -= self.out_start;
+                }
+                self.out_start = 0;
+            }
         }
     }
 
@@ -322,8 +341,16 @@ impl Sender {
 
     // ---- Encoding ----
 
+    /// Nothing more may be queued: our close frame went, or the transport
+    /// ended. (A protocol failure always queues a close frame; the end of the
+    /// transport does not, so checking `close_sent` alone would let sends
+    /// through after `UnexpectedEof`, contrary to [`SendError::Closed`].)
+    fn cannot_send(&self) -> bool {
+        self.close_sent || self.failed || self.transport_ended
+    }
+
     fn check_data(&self, continuation: bool) -> Result<(), SendError> {
-        if self.close_sent {
+        if self.cannot_send() {
             return Err(SendError::Closed);
         }
         match (continuation, self.fragmented.is_some()) {
@@ -343,7 +370,7 @@ impl Sender {
     }
 
     fn check_control(&self, payload: &[u8]) -> Result<(), SendError> {
-        if self.close_sent {
+        if self.cannot_send() {
             return Err(SendError::Closed);
         }
         if payload.len() > MAX_CONTROL_PAYLOAD {
