@@ -193,14 +193,20 @@ impl<S: Transport> Writer<S> {
 
     fn queue(&self, op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
         self.shared.check_open()?;
-        let queued = op(&mut lock(&self.shared.sender));
-        match queued {
-            // Backpressure: wait for the socket, then try again.
-            Err(SendError::WriteBufferFull { .. }) => {
-                self.shared.flush(true)?;
-                op(&mut lock(&self.shared.sender))?;
+        // Backpressure: wait for the socket, then try again. This must loop:
+        // between our flush and our retry another writer thread may refill
+        // the buffer, and a single retry then failed a perfectly good send
+        // with `SendError::WriteBufferFull`. Each flush writes out everything
+        // queued (or fails, ending the loop with its error), so every round
+        // makes progress. (The sender lock must be released before the
+        // flush, hence the separate `let`: a guard in the `match` scrutinee
+        // would live through the whole `match`.)
+        loop {
+            let queued = op(&mut lock(&self.shared.sender));
+            match queued {
+                Err(SendError::WriteBufferFull { .. }) => self.shared.flush(true)?,
+                other => break other?,
             }
-            other => other?,
         }
         self.shared.flush(false)
     }
