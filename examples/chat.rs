@@ -147,11 +147,11 @@ fn serve(stream: TcpStream, options: &Options, room: &Room) {
         ),
         Incoming::Upgrade(upgrade) => {
             name = Some(parse_name(upgrade.query()));
-            Reply::Accept(Accept::new())
+            Reply::Accept(Accept::new(), ())
         }
     });
     match (accepted, name) {
-        (Ok(Accepted::WebSocket(ws)), Some(name)) => match ws.split() {
+        (Ok(Accepted::WebSocket(ws, ())), Some(name)) => match ws.split() {
             Ok((reader, writer)) => chat(reader, writer, &name, &peer, room),
             Err(error) => eprintln!("{peer}: cannot split the connection: {error}"),
         },

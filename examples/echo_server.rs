@@ -8,16 +8,16 @@
 // Examples live outside the sans-IO core: sockets and threads are theirs.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+use rfc6455::Event;
 use rfc6455::blocking::{Error, Reply, Server, WebSocket};
-use rfc6455::{Accept, Event};
 
 fn main() -> std::io::Result<()> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9001".to_string());
     let server = Server::bind(&addr)?;
     eprintln!("echo server listening on ws://{}", server.local_addr()?);
     server.serve(
-        |_request| Reply::Accept(Accept::new()),
-        |mut ws| {
+        |_request| Reply::accept(),
+        |mut ws, ()| {
             if let Err(error) = echo(&mut ws) {
                 eprintln!("connection ended: {error}");
             }

@@ -67,8 +67,8 @@ fn accept_tcp(listener: &TcpListener, timeout: Duration) -> TcpStream {
 /// Accepts one TCP connection and upgrades it, accepting any request.
 fn accept_ws(listener: &TcpListener, options: &Options) -> WebSocket<TcpStream> {
     let stream = accept_tcp(listener, Duration::from_secs(10));
-    match accept_with(stream, options, |_| Reply::Accept(Accept::new())).expect("accept_with") {
-        Accepted::WebSocket(ws) => ws,
+    match accept_with(stream, options, |_| Reply::Accept(Accept::new(), ())).expect("accept_with") {
+        Accepted::WebSocket(ws, ()) => ws,
         Accepted::Responded => panic!("expected an upgrade"),
     }
 }
@@ -516,7 +516,7 @@ fn half_handshake_is_cut_off() {
         let mut options = options();
         options.handshake_timeout = Some(Duration::from_millis(300));
         let stream = accept_tcp(&listener, Duration::from_secs(10));
-        accept_with(stream, &options, |_| Reply::Accept(Accept::new())).map(|_| ())
+        accept_with(stream, &options, |_| Reply::Accept(Accept::new(), ())).map(|_| ())
     });
     let mut stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -661,7 +661,7 @@ fn reject_with_403() {
         let accepted = accept_with(stream, &options(), |request| match request {
             Incoming::Upgrade(upgrade) => {
                 assert_eq!(upgrade.path(), "/private");
-                Reply::Respond(Response::new(403).body("go away"))
+                Reply::<()>::Respond(Response::new(403).body("go away"))
             }
             Incoming::Http(_) => panic!("expected an upgrade"),
         });
@@ -687,7 +687,7 @@ fn http_page_and_websocket_on_the_same_port() {
                 assert_eq!(http.path(), "/");
                 Reply::Respond(Response::new(200).header("Content-Type", "text/html").body(PAGE))
             }
-            Incoming::Upgrade(upgrade) if upgrade.path() == "/ws" => Reply::Accept(Accept::new()),
+            Incoming::Upgrade(upgrade) if upgrade.path() == "/ws" => Reply::Accept(Accept::new(), ()),
             Incoming::Upgrade(_) => Reply::Respond(Response::new(404)),
         };
         let mut outcomes = Vec::new();
@@ -695,7 +695,7 @@ fn http_page_and_websocket_on_the_same_port() {
             let stream = accept_tcp(&listener, Duration::from_secs(10));
             match accept_with(stream, &options(), decide).expect("accept_with") {
                 Accepted::Responded => outcomes.push("http"),
-                Accepted::WebSocket(mut ws) => {
+                Accepted::WebSocket(mut ws, ()) => {
                     outcomes.push("ws");
                     assert_eq!(echo(&mut ws).expect("echo"), 1);
                 }
@@ -734,12 +734,12 @@ fn subprotocol_negotiation() {
                 offered = upgrade.protocols().to_vec();
                 // Prefer v1 whatever the client's order.
                 let chosen = offered.iter().find(|p| *p == "chat.v1").cloned().expect("chat.v1 offered");
-                Reply::Accept(Accept::new().protocol(chosen).header("X-Server", "rfc6455-test"))
+                Reply::Accept(Accept::new().protocol(chosen).header("X-Server", "rfc6455-test"), ())
             }
             Incoming::Http(_) => panic!("expected an upgrade"),
         })
         .expect("accept_with");
-        let Accepted::WebSocket(mut ws) = accepted else { panic!("expected a WebSocket") };
+        let Accepted::WebSocket(mut ws, ()) = accepted else { panic!("expected a WebSocket") };
         echo(&mut ws).expect("echo");
         offered
     });
@@ -765,7 +765,7 @@ fn accepting_a_protocol_not_offered_fails() {
     let (listener, addr) = listen();
     let server = thread::spawn(move || {
         let stream = accept_tcp(&listener, Duration::from_secs(10));
-        accept_with(stream, &options(), |_| Reply::Accept(Accept::new().protocol("nope"))).map(|_| ())
+        accept_with(stream, &options(), |_| Reply::Accept(Accept::new().protocol("nope"), ())).map(|_| ())
     });
     let result = ClientBuilder::new(&url(addr, "/")).unwrap().protocol("chat.v1").options(options()).connect();
     assert!(result.is_err(), "the client accepted a protocol it never offered");
@@ -823,8 +823,8 @@ fn pipelined_messages_are_echoed_in_order_with_few_writes() {
         thread::spawn(move || {
             let stream = accept_tcp(&listener, Duration::from_secs(10));
             let stream = CountingStream { inner: stream, writes: Arc::clone(&writes) };
-            let accepted = accept_with(stream, &options(), |_| Reply::Accept(Accept::new())).expect("accept");
-            let Accepted::WebSocket(mut ws) = accepted else { panic!("expected a WebSocket") };
+            let accepted = accept_with(stream, &options(), |_| Reply::Accept(Accept::new(), ())).expect("accept");
+            let Accepted::WebSocket(mut ws, ()) = accepted else { panic!("expected a WebSocket") };
             let after_handshake = writes.load(Ordering::Relaxed);
             let echoed = echo(&mut ws).expect("echo");
             (echoed, after_handshake)

@@ -84,12 +84,12 @@ impl From<ProtocolError> for Error {
 }
 
 impl Error {
-    /// Whether the connection is gone for good (as opposed to a rejected send,
-    /// after which the connection is still usable).
+    /// Whether the connection is gone for good. A refused send (a ping over
+    /// 125 bytes, a full write buffer, text fragments that are not UTF-8...)
+    /// leaves the connection usable; everything else, including
+    /// [`SendError::Closed`], does not.
     pub fn is_fatal(&self) -> bool {
-        !matches!(self, Self::Send(SendError::ControlPayloadTooLong(_) | SendError::InvalidCloseCode(_)))
-            && !matches!(self, Self::Send(SendError::CloseReasonTooLong(_) | SendError::InvalidUtf8))
-            && !matches!(self, Self::Send(SendError::MessageInProgress | SendError::NoMessageInProgress))
+        !matches!(self, Self::Send(error) if *error != SendError::Closed)
     }
 }
 

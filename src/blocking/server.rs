@@ -23,21 +23,32 @@ pub enum Incoming<'a> {
 }
 
 /// The application's answer to an [`Incoming`] request.
+///
+/// `T` is anything the decision wants to hand to the connection's handler
+/// (a user name from the query string, an authenticated identity); it comes
+/// back with the accepted connection.
 #[derive(Debug)]
-pub enum Reply {
+pub enum Reply<T = ()> {
     /// Upgrade, with the chosen subprotocol and extra headers. For a plain
     /// HTTP request this answers 426 Upgrade Required.
-    Accept(Accept),
+    Accept(Accept, T),
     /// Answer with this HTTP response and close (a rejection, or a page).
     Respond(Response),
+}
+
+impl Reply {
+    /// Accepts with no subprotocol, no extra header and no context.
+    pub fn accept() -> Self {
+        Self::Accept(Accept::new(), ())
+    }
 }
 
 /// What [`accept_with`] produced.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // made once per connection; boxing buys nothing
-pub enum Accepted<S: Transport> {
-    /// An open WebSocket connection.
-    WebSocket(WebSocket<S>),
+pub enum Accepted<S: Transport, T = ()> {
+    /// An open WebSocket connection, with the context the decision gave.
+    WebSocket(WebSocket<S>, T),
     /// The request was answered with an HTTP response and the stream closed.
     Responded,
 }
@@ -46,8 +57,8 @@ pub enum Accepted<S: Transport> {
 /// plain HTTP request is answered 426 and fails with
 /// [`HandshakeError::MissingUpgrade`].
 pub fn accept(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
-    match accept_with(stream, &Options::default(), |_| Reply::Accept(Accept::new()))? {
-        Accepted::WebSocket(ws) => Ok(ws),
+    match accept_with(stream, &Options::default(), |_| Reply::accept())? {
+        Accepted::WebSocket(ws, ()) => Ok(ws),
         Accepted::Responded => Err(Error::Handshake(HandshakeError::MissingUpgrade)),
     }
 }
@@ -65,20 +76,20 @@ pub fn accept(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
 /// let (stream, _) = listener.accept()?;
 /// let accepted = accept_with(stream, &Options::default(), |request| match request {
 ///     Incoming::Upgrade(upgrade) if upgrade.origin() == Some("http://127.0.0.1:8080") => {
-///         Reply::Accept(Accept::new())
+///         Reply::Accept(Accept::new(), ())
 ///     }
 ///     Incoming::Upgrade(_) => Reply::Respond(Response::new(403)),
 ///     Incoming::Http(_) => Reply::Respond(Response::new(200).body("<h1>hello</h1>")),
 /// })?;
-/// if let Accepted::WebSocket(mut ws) = accepted {
+/// if let Accepted::WebSocket(mut ws, ()) = accepted {
 ///     ws.send_text("welcome")?;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn accept_with<S, F>(mut stream: S, options: &Options, decide: F) -> Result<Accepted<S>, Error>
+pub fn accept_with<S, T, F>(mut stream: S, options: &Options, decide: F) -> Result<Accepted<S, T>, Error>
 where
     S: Transport,
-    F: FnOnce(Incoming<'_>) -> Reply,
+    F: FnOnce(Incoming<'_>) -> Reply<T>,
 {
     let deadline = Deadline::after(options.handshake_timeout);
     let request = match read_request(&mut stream, options, deadline) {
@@ -92,7 +103,7 @@ where
     if !request.is_upgrade() {
         let response = match decide(Incoming::Http(&request)) {
             Reply::Respond(response) => response,
-            Reply::Accept(_) => Response::new(426).header("Upgrade", "websocket").body("WebSocket upgrade required"),
+            Reply::Accept(..) => Response::new(426).header("Upgrade", "websocket").body("WebSocket upgrade required"),
         };
         let bytes = response.to_bytes_closing()?;
         respond_and_close(&mut stream, &bytes, deadline, options)?;
@@ -103,7 +114,7 @@ where
         Err(error) => return Err(answer_error(stream, error, deadline, options)),
     };
     match decide(Incoming::Upgrade(&upgrade)) {
-        Reply::Accept(accept) => {
+        Reply::Accept(accept, context) => {
             let (bytes, conn) = match upgrade.accept(accept) {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -115,7 +126,7 @@ where
                 }
             };
             write_all_until(&mut stream, &bytes, deadline, options.write_timeout)?;
-            Ok(Accepted::WebSocket(WebSocket::from_connection(stream, conn, options)?))
+            Ok(Accepted::WebSocket(WebSocket::from_connection(stream, conn, options)?, context))
         }
         Reply::Respond(response) => {
             let bytes = upgrade.reject(response)?;
@@ -170,12 +181,16 @@ fn respond_and_close<S: Transport>(
 /// on the same port), each on its own thread.
 ///
 /// ```no_run
-/// use rfc6455::Accept;
-/// use rfc6455::blocking::{Reply, Server};
+/// use rfc6455::blocking::{Incoming, Reply, Server};
 /// let server = Server::bind("127.0.0.1:9001")?;
 /// server.serve(
-///     |_request| Reply::Accept(Accept::new()),
-///     |mut ws| {
+///     // The decision may hand anything to the handler: here, the path.
+///     |request| match request {
+///         Incoming::Upgrade(upgrade) => Reply::Accept(rfc6455::Accept::new(), upgrade.path().to_owned()),
+///         Incoming::Http(_) => Reply::Respond(rfc6455::Response::new(404)),
+///     },
+///     |mut ws, path| {
+///         println!("connection on {path}");
 ///         while let Ok(message) = ws.read() {
 ///             if ws.send(&message).is_err() {
 ///                 break;
@@ -221,13 +236,15 @@ impl Server {
     }
 
     /// Accepts connections forever. Each runs on its own thread: the request
-    /// goes to `decide`, and an accepted connection to `handle`. Failed
-    /// handshakes have already been answered and are dropped. Returns only if
-    /// accepting fails for a reason other than a transient one.
-    pub fn serve<D, H>(&self, decide: D, handle: H) -> io::Result<()>
+    /// goes to `decide`, and an accepted connection to `handle` with the
+    /// context `decide` gave. Failed handshakes have already been answered and
+    /// are dropped, and so is a connection whose thread cannot be started.
+    /// Returns only if accepting fails for a reason other than a transient one.
+    pub fn serve<T, D, H>(&self, decide: D, handle: H) -> io::Result<()>
     where
-        D: Fn(Incoming<'_>) -> Reply + Send + Sync + 'static,
-        H: Fn(WebSocket<TcpStream>) + Send + Sync + 'static,
+        T: Send + 'static,
+        D: Fn(Incoming<'_>) -> Reply<T> + Send + Sync + 'static,
+        H: Fn(WebSocket<TcpStream>, T) + Send + Sync + 'static,
     {
         let decide = Arc::new(decide);
         let handle = Arc::new(handle);
@@ -249,11 +266,13 @@ impl Server {
             let decide = Arc::clone(&decide);
             let handle = Arc::clone(&handle);
             let options = self.options.clone();
-            thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
-                if let Ok(Accepted::WebSocket(ws)) = accept_with(stream, &options, |request| decide(request)) {
-                    handle(ws);
+            // A thread that cannot start (memory or thread limits) costs this
+            // connection only; the stream is dropped with the closure.
+            let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
+                if let Ok(Accepted::WebSocket(ws, context)) = accept_with(stream, &options, |request| decide(request)) {
+                    handle(ws, context);
                 }
-            })?;
+            });
         }
     }
 }

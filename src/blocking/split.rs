@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::is_timeout;
-use super::{Error, Options, Timeout, Transport};
+use super::transport::{await_eof, is_timeout, write_all};
+use super::{Error, Options, Transport};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
 pub(crate) fn new<S: Transport>(
@@ -114,19 +114,6 @@ impl<S: Transport> Shared<S> {
     fn check_open(&self) -> Result<(), Error> {
         if self.failed.load(Ordering::Acquire) { Err(Error::Disconnected) } else { Ok(()) }
     }
-}
-
-fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Result<(), Error> {
-    while !bytes.is_empty() {
-        match stream.write(bytes) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => bytes = &bytes[n..],
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => return Err(Error::Timeout(Timeout::Write)),
-            Err(error) => return Err(io_error(error)),
-        }
-    }
-    Ok(())
 }
 
 /// The sending side of a split connection: cloneable, `Send` and `Sync`, so a
@@ -322,21 +309,7 @@ impl<S: Transport> Reader<S> {
             return;
         }
         if self.role == Role::Client && !lock(&self.shared.sender).should_close_transport() {
-            // Wait (bounded) for the server to close the TCP connection first.
-            let deadline = Instant::now() + self.close_timeout;
-            let mut scratch = [0u8; 512];
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
-                    break;
-                }
-                match self.stream.read(&mut scratch) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
-                    Err(_) => break,
-                }
-            }
+            await_eof(&mut self.stream, self.close_timeout);
         }
         self.shared.shutdown();
     }
@@ -344,6 +317,8 @@ impl<S: Transport> Reader<S> {
     fn fail(&mut self, error: Error) -> Error {
         if !self.finished {
             self.finished = true;
+            // Writers learn at once that the connection is gone.
+            self.shared.failed.store(true, Ordering::Release);
             let _ = self.shared.flush(true);
             self.shared.shutdown();
         }

@@ -81,6 +81,41 @@ impl Transport for std::os::unix::net::UnixStream {
     }
 }
 
+/// Writes all of `bytes`; a write that times out is
+/// [`Timeout::Write`](super::Timeout::Write).
+pub(crate) fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Result<(), super::Error> {
+    while !bytes.is_empty() {
+        match stream.write(bytes) {
+            Ok(0) => return Err(super::Error::Disconnected),
+            Ok(n) => bytes = &bytes[n..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => return Err(super::Error::Timeout(super::Timeout::Write)),
+            Err(error) => return Err(super::error::io_error(error)),
+        }
+    }
+    Ok(())
+}
+
+/// A client's last duty in the close handshake: wait, at most `timeout`, for
+/// the server to close the TCP connection first (RFC 6455 section 7.1.1),
+/// discarding anything that still arrives.
+pub(crate) fn await_eof<S: Transport>(stream: &mut S, timeout: Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut scratch = [0u8; 512];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
+            Err(_) => return,
+        }
+    }
+}
+
 /// Whether a read error only means the read timeout elapsed.
 pub(crate) fn is_timeout(error: &io::Error) -> bool {
     matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)

@@ -1,12 +1,12 @@
 //! [`WebSocket`]: one connection driven by blocking reads and writes.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::is_timeout;
-use super::{Error, Options, Timeout, Transport};
+use super::transport::{await_eof, is_timeout, write_all};
+use super::{Error, Options, Transport};
 use crate::{CloseCode, Connection, Event, Message, Role, SendError, Sender};
 
 /// Output held back while received input is still being processed is written
@@ -89,9 +89,16 @@ impl<S: Transport> WebSocket<S> {
             match receiver.poll_event(sender) {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
+                    let ping = matches!(event, Event::Ping(_));
                     let result = f(event, sender);
                     if close {
                         self.finish_close();
+                    } else if ping {
+                        // Answer each ping as it is read, not once the batch
+                        // is done: the core keeps only one automatic pong
+                        // waiting (the newest), so ten pings read at once would
+                        // get a single pong (Autobahn 2.10).
+                        self.flush()?;
                     } else {
                         self.flush_if_idle()?;
                     }
@@ -233,7 +240,9 @@ impl<S: Transport> WebSocket<S> {
                 Tick::Nothing => {}
                 Tick::SendPing => {
                     // Keepalive: the payload is arbitrary; a pong is what counts.
-                    self.conn.ping(b"keepalive")?;
+                    if let Err(error) = self.conn.ping(b"keepalive") {
+                        return Err(self.fail(error.into()));
+                    }
                     self.flush()?;
                 }
                 Tick::Expired(which) => return Err(self.fail(Error::Timeout(which))),
@@ -286,21 +295,7 @@ impl<S: Transport> WebSocket<S> {
             return;
         }
         if self.conn.role() == Role::Client && !self.conn.should_close_transport() {
-            self.timers.closing(Instant::now());
-            let mut scratch = [0u8; 512];
-            loop {
-                if self.timers.check(Instant::now()) == Tick::Expired(Timeout::Close)
-                    || self.arm_read_timeout().is_err()
-                {
-                    break;
-                }
-                match self.stream.read(&mut scratch) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}
-                    Err(_) => break,
-                }
-            }
+            await_eof(&mut self.stream, self.options.close_timeout);
         }
         let _ = self.stream.shutdown();
     }
@@ -318,18 +313,9 @@ impl<S: Transport> WebSocket<S> {
 }
 
 /// Writes all of the connection's pending output.
-pub(crate) fn write_output<S: Write>(stream: &mut S, conn: &mut Connection) -> Result<(), Error> {
-    loop {
-        let output = conn.output();
-        if output.is_empty() {
-            return Ok(());
-        }
-        match stream.write(output) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => conn.advance_output(n),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => return Err(Error::Timeout(Timeout::Write)),
-            Err(error) => return Err(io_error(error)),
-        }
-    }
+fn write_output<S: Transport>(stream: &mut S, conn: &mut Connection) -> Result<(), Error> {
+    let pending = conn.output().len();
+    write_all(stream, conn.output())?;
+    conn.advance_output(pending);
+    Ok(())
 }
