@@ -1135,3 +1135,15 @@ fn contending_split_writers_never_fail_with_write_buffer_full() {
     }
     assert_eq!(per_thread, [PER_THREAD; THREADS as usize]);
 }
+
+/// The requirement, checked by the compiler: a broadcast server keeps
+/// one cloneable writer per client and sends from any thread.
+#[test]
+fn writer_is_clone_send_and_sync_and_reader_is_send() {
+    fn clone_send_sync<T: Clone + Send + Sync + 'static>() {}
+    fn send<T: Send + 'static>() {}
+    clone_send_sync::<rfc6455::blocking::Writer<TcpStream>>();
+    send::<rfc6455::blocking::Reader<TcpStream>>();
+    send::<rfc6455::blocking::WebSocket<TcpStream>>();
+    send::<rfc6455::Connection>();
+}
