@@ -7,9 +7,11 @@
 //! `127.0.0.1:8080`) and open the printed URL in a few browser tabs.
 //!
 //! Each connection is split: its reader loop runs on the connection's own
-//! thread, and its [`Writer`] sits in a shared registry so any thread can
-//! broadcast to it. A send that fails removes that client; the others are not
-//! affected. Keepalive pings drop clients that vanished without closing.
+//! thread, a writer thread of its own does its writing, and its [`Writer`]
+//! sits in a shared registry so any thread can broadcast to it. Sends only
+//! queue, so a client that stops reading never holds up the others: its
+//! bounded queue fills, the send fails, and it is removed. Keepalive pings
+//! drop clients that vanished without closing.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // an example: sockets, threads and locks are the point
 
 use std::collections::HashMap;
@@ -20,7 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use rfc6455::blocking::{Accepted, Error, Incoming, Options, Reply, Server, Writer, accept_with};
-use rfc6455::{Accept, Message, Request, Response, UpgradeRequest};
+use rfc6455::{Accept, CloseCode, Message, Request, Response, SendError, UpgradeRequest};
 
 /// The page, embedded at compile time.
 const INDEX_HTML: &str = include_str!("chat/index.html");
@@ -62,15 +64,26 @@ impl Room {
         self.clients().remove(&id).is_some()
     }
 
-    /// Sends `text` to everyone. The lock is held only to copy the writers,
-    /// never during I/O, so joins, leaves and other broadcasts go on while a
-    /// slow client is being written to. Clients whose send fails are removed
-    /// (their reader thread sees the failure too and announces the leave).
+    /// Sends `text` to everyone. Sends only queue (each connection has a
+    /// writer thread), and the lock is held only to copy the writers, so no
+    /// client can hold up the others. A client whose send fails is removed; if
+    /// it failed because the client stopped reading (its queue is full), it is
+    /// told to go with a close frame, and its reader thread announces the
+    /// leave once the connection ends.
     fn broadcast(&self, text: &str) {
         let writers: Vec<(u64, Writer<TcpStream>)> =
             self.clients().iter().map(|(&id, client)| (id, client.writer.clone())).collect();
-        let dead: Vec<u64> =
-            writers.into_iter().filter(|(_, writer)| writer.send_text(text).is_err()).map(|(id, _)| id).collect();
+        let mut dead = Vec::new();
+        for (id, writer) in writers {
+            match writer.send_text(text) {
+                Ok(()) => {}
+                Err(Error::Send(SendError::WriteBufferFull { .. })) => {
+                    let _ = writer.close(CloseCode::POLICY_VIOLATION, "too slow: messages piled up");
+                    dead.push(id);
+                }
+                Err(_) => dead.push(id),
+            }
+        }
         if !dead.is_empty() {
             let mut clients = self.clients();
             for id in dead {
@@ -93,9 +106,10 @@ fn main() {
     // back within 10 s more.
     options.ping_interval = Some(Duration::from_secs(15));
     options.ping_timeout = Duration::from_secs(10);
-    // A client that stops reading holds up a broadcast for at most this long
-    // (then its send fails and it is dropped).
+    // A client that stops reading is dropped when its queue
+    // (config.max_write_buffer) fills, or when a write to it blocks this long.
     options.write_timeout = Some(Duration::from_secs(5));
+    options.config.max_write_buffer = 256 << 10;
     // Chat lines are short; refuse anything much bigger at the protocol level.
     options.config.max_message_size = 64 << 10;
 
@@ -151,7 +165,7 @@ fn serve(stream: TcpStream, options: &Options, room: &Room) {
         }
     });
     match (accepted, name) {
-        (Ok(Accepted::WebSocket(ws, ())), Some(name)) => match ws.split() {
+        (Ok(Accepted::WebSocket(ws, ())), Some(name)) => match ws.split_with_writer_thread() {
             Ok((reader, writer)) => chat(reader, writer, &name, &peer, room),
             Err(error) => eprintln!("{peer}: cannot split the connection: {error}"),
         },

@@ -1144,6 +1144,81 @@ fn writer_is_clone_send_and_sync_and_reader_is_send() {
     fn send<T: Send + 'static>() {}
     clone_send_sync::<rfc6455::blocking::Writer<TcpStream>>();
     send::<rfc6455::blocking::Reader<TcpStream>>();
-    send::<rfc6455::blocking::WebSocket<TcpStream>>();
-    send::<rfc6455::Connection>();
+    send::<WebSocket<TcpStream>>();
+    send::<Connection>();
+}
+
+/// A broadcast must not wait on a client that stopped reading. With a writer
+/// thread per connection, sends only queue: the stuck client's queue fills and
+/// its sends are refused with `WriteBufferFull`, while a healthy client gets
+/// every message. (Had the broadcaster written to the stuck socket itself, it
+/// would have blocked until the 60 s write timeout and failed with
+/// `Timeout::Write` instead: the assertion tells the two apart without timing.)
+#[test]
+fn broadcast_is_not_held_up_by_a_client_that_stopped_reading() {
+    const MESSAGES: usize = 400;
+    let payload = vec![0x5a; 16 << 10];
+    let (listener, addr) = listen();
+    let mut server_options = options();
+    server_options.write_timeout = Some(Duration::from_secs(60));
+    server_options.config.max_write_buffer = 256 << 10;
+
+    let stuck = thread::spawn(move || {
+        let stream = raw_upgrade(addr);
+        // Never read; keep the socket open until the server is done.
+        let mut probe = [0u8; 1];
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let _ = (&stream).take(0).read(&mut probe);
+        stream
+    });
+    let stuck_ws = accept_ws(&listener, &server_options);
+    let healthy = thread::spawn(move || {
+        let mut ws = client(addr, options());
+        let mut received = 0;
+        while received < MESSAGES {
+            match ws.read() {
+                Ok(Message::Binary(data)) => {
+                    assert_eq!(data.len(), 16 << 10);
+                    received += 1;
+                }
+                Ok(other) => panic!("unexpected {other:?}"),
+                Err(error) => panic!("healthy client failed after {received} messages: {error}"),
+            }
+        }
+        ws.close(CloseCode::NORMAL, "").expect("close");
+        received
+    });
+    let healthy_ws = accept_ws(&listener, &server_options);
+
+    let (_stuck_reader, stuck_writer) = stuck_ws.split_with_writer_thread().expect("split");
+    let (mut healthy_reader, healthy_writer) = healthy_ws.split_with_writer_thread().expect("split");
+    let mut stuck_refused = None;
+    for i in 0..MESSAGES {
+        if stuck_refused.is_none() {
+            match stuck_writer.send_binary(&payload) {
+                Ok(()) => {}
+                Err(Error::Send(rfc6455::SendError::WriteBufferFull { .. })) => stuck_refused = Some(i),
+                Err(other) => panic!("stuck client: expected WriteBufferFull, got {other}"),
+            }
+        }
+        // Backpressure from a healthy but momentarily busy client: retry.
+        let mut attempts = 0;
+        loop {
+            match healthy_writer.send_binary(&payload) {
+                Ok(()) => break,
+                Err(Error::Send(rfc6455::SendError::WriteBufferFull { .. })) if attempts < 10_000 => {
+                    attempts += 1;
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(other) => panic!("healthy client send {i}: {other}"),
+            }
+        }
+    }
+    assert!(stuck_refused.is_some_and(|i| i < MESSAGES), "the stuck client's queue never filled");
+    // The healthy client closes once it has everything: its reader sees the
+    // close (and answers it), then the client's close returns.
+    assert!(matches!(healthy_reader.read(), Ok(Message::Close(_))));
+    assert_eq!(join(healthy), MESSAGES);
+    drop(stuck_writer);
+    drop(join(stuck));
 }

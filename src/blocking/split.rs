@@ -10,11 +10,18 @@
 //! The reader never blocks on the writer: a pong or close reply it owes is
 //! queued, and written by whichever thread holds the write lock, or by the
 //! reader itself when nobody does.
+//!
+//! [`WebSocket::split_with_writer_thread`](super::WebSocket::split_with_writer_thread)
+//! adds a thread per connection that does all the writing: sends then only
+//! queue, so a broadcast never waits on one slow client, and a client that
+//! stops reading fills its bounded queue and is refused with
+//! [`SendError::WriteBufferFull`] at once.
 
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::error::io_error;
@@ -29,6 +36,7 @@ pub(crate) fn new<S: Transport>(
     conn: Connection,
     timers: Timers,
     options: &Options,
+    writer_thread: bool,
 ) -> (Reader<S>, Writer<S>) {
     let (receiver, sender) = conn.into_split();
     let role = sender.role();
@@ -36,6 +44,9 @@ pub(crate) fn new<S: Transport>(
         sender: Mutex::new(sender),
         writing: Mutex::new(WriteSide { stream: write_stream, scratch: Vec::new() }),
         failed: AtomicBool::new(false),
+        writer_thread,
+        wake: Condvar::new(),
+        stopping: AtomicBool::new(false),
     });
     let reader = Reader {
         stream: read_stream,
@@ -55,6 +66,12 @@ struct Shared<S> {
     writing: Mutex<WriteSide<S>>,
     /// A write failed: the transport is gone.
     failed: AtomicBool,
+    /// A thread of its own does the writing; sends only queue.
+    writer_thread: bool,
+    /// Wakes the writer thread: output was queued, or it should stop.
+    wake: Condvar,
+    /// The reader is done: the writer thread stops once the output is written.
+    stopping: AtomicBool,
 }
 
 struct WriteSide<S> {
@@ -107,13 +124,63 @@ impl<S: Transport> Shared<S> {
         }
     }
 
+    /// Gets queued output written: by the writer thread if there is one,
+    /// otherwise here, unless another thread is writing already.
+    fn request_write(&self) -> Result<(), Error> {
+        if self.writer_thread {
+            self.wake.notify_one();
+            Ok(())
+        } else {
+            self.flush(false)
+        }
+    }
+
     fn shutdown(&self) {
         let _ = lock(&self.writing).stream.shutdown();
     }
 
-    fn check_open(&self) -> Result<(), Error> {
-        if self.failed.load(Ordering::Acquire) { Err(Error::Disconnected) } else { Ok(()) }
+    fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::Acquire) {
+            Err(Error::Disconnected)
+        } else if self.writer_thread && self.stopping.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Starts the thread that does all the writing for a split connection.
+pub(crate) fn spawn_writer_thread<S: Transport + Send + 'static>(writer: &Writer<S>) -> io::Result<()> {
+    let shared = Arc::clone(&writer.shared);
+    thread::Builder::new().name("rfc6455-writer".into()).stack_size(64 << 10).spawn(move || {
+        loop {
+            {
+                let mut sender = lock(&shared.sender);
+                while !sender.has_output()
+                    && !shared.stopping.load(Ordering::Acquire)
+                    && !shared.failed.load(Ordering::Acquire)
+                {
+                    sender = shared.wake.wait(sender).unwrap_or_else(PoisonError::into_inner);
+                }
+                let done = !sender.has_output() && shared.stopping.load(Ordering::Acquire);
+                if done || shared.failed.load(Ordering::Acquire) {
+                    return;
+                }
+            }
+            // On a write error, flush marks the connection failed and shuts
+            // the socket, which also wakes the reader.
+            if shared.flush(true).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
 }
 
 /// The sending side of a split connection: cloneable, `Send` and `Sync`, so a
@@ -164,12 +231,13 @@ impl<S: Transport> Writer<S> {
         }
     }
 
-    /// Starts the close handshake: sends a close frame. The [`Reader`] sees
+    /// Starts the close handshake: sends a close frame (with a writer
+    /// thread: queues it, even when the queue is full). The [`Reader`] sees
     /// its end (the peer's close, or a close timeout).
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), Error> {
         self.shared.check_open()?;
         lock(&self.shared.sender).close(code, reason)?;
-        self.shared.flush(true)
+        if self.shared.writer_thread { self.shared.request_write() } else { self.shared.flush(true) }
     }
 
     /// Waits until everything queued so far has been written.
@@ -180,6 +248,13 @@ impl<S: Transport> Writer<S> {
 
     fn queue(&self, op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
         self.shared.check_open()?;
+        if self.shared.writer_thread {
+            // Never wait for the socket: a full queue means the peer is not
+            // keeping up, and the caller decides what to do about it.
+            let queued = op(&mut lock(&self.shared.sender));
+            self.shared.wake.notify_one();
+            return queued.map_err(Error::from);
+        }
         // Backpressure: wait for the socket, then try again. This must loop:
         // between our flush and our retry another writer thread may refill
         // the buffer, and a single retry then failed a perfectly good send
@@ -195,7 +270,7 @@ impl<S: Transport> Writer<S> {
                 other => break other?,
             }
         }
-        self.shared.flush(false)
+        self.shared.request_write()
     }
 }
 
@@ -244,7 +319,7 @@ impl<S: Transport> Reader<S> {
                     } else if owes_output {
                         // A pong: written now unless a writer is busy (then
                         // it goes out with that writer's next batch).
-                        if let Err(error) = self.shared.flush(false) {
+                        if let Err(error) = self.shared.request_write() {
                             return Err(self.fail(error));
                         }
                     }
@@ -272,7 +347,7 @@ impl<S: Transport> Reader<S> {
                 Tick::SendPing => {
                     let queued = lock(&self.shared.sender).ping(b"keepalive");
                     if queued.is_ok()
-                        && let Err(error) = self.shared.flush(false)
+                        && let Err(error) = self.shared.request_write()
                     {
                         return Err(self.fail(error));
                     }
@@ -312,6 +387,7 @@ impl<S: Transport> Reader<S> {
             await_eof(&mut self.stream, self.close_timeout);
         }
         self.shared.shutdown();
+        self.shared.stop();
     }
 
     fn fail(&mut self, error: Error) -> Error {
@@ -321,7 +397,16 @@ impl<S: Transport> Reader<S> {
             self.shared.failed.store(true, Ordering::Release);
             let _ = self.shared.flush(true);
             self.shared.shutdown();
+            self.shared.stop();
         }
         error
+    }
+}
+
+impl<S> Drop for Reader<S> {
+    /// A writer thread, if any, ends once it has written what is queued.
+    fn drop(&mut self) {
+        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.wake.notify_one();
     }
 }

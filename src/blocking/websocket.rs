@@ -201,7 +201,26 @@ impl<S: Transport> WebSocket<S> {
     /// that [`Transport::try_clone`] can duplicate, such as a `TcpStream`.
     pub fn split(self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
         let read_stream = self.stream.try_clone()?;
-        Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options))
+        Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options, false))
+    }
+
+    /// Like [`split`](Self::split), plus a thread of the connection's own that
+    /// does all the writing. Sends then only queue and never wait for the
+    /// socket, which is what a broadcast to many clients wants: one slow
+    /// client cannot hold up the others. A client that stops reading fills
+    /// its queue ([`Config::max_write_buffer`](crate::Config::max_write_buffer))
+    /// and further sends fail at once with
+    /// [`SendError::WriteBufferFull`](crate::SendError::WriteBufferFull),
+    /// typically the moment to drop it. The thread ends with the connection
+    /// (or when the reader is dropped), after writing what is queued.
+    pub fn split_with_writer_thread(self) -> io::Result<(super::Reader<S>, super::Writer<S>)>
+    where
+        S: Send + 'static,
+    {
+        let read_stream = self.stream.try_clone()?;
+        let (reader, writer) = super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options, true);
+        super::split::spawn_writer_thread(&writer)?;
+        Ok((reader, writer))
     }
 
     /// Queues a frame, making room by writing first if the output buffer is
