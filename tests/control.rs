@@ -194,6 +194,27 @@ fn ping_sent_is_answered_by_the_peer() {
 }
 
 #[test]
+fn owed_pong_is_sent_before_a_message_echoed_after_the_ping() {
+    // Autobahn 5.6 and 5.19: a ping between the fragments of a message must
+    // be answered before the echo of that message, which is queued later.
+    let mut server = server();
+    let mut input = cframe(false, 0x1, b"fragm");
+    input.extend(cframe(true, PING, b"between"));
+    input.extend(cframe(true, 0x0, b"ented"));
+    server.receive(&input);
+    let (receiver, sender) = server.halves();
+    let mut seen = Vec::new();
+    while let Some(event) = receiver.poll_event(sender).unwrap() {
+        if let rfc6455::Event::Text(text) = event {
+            sender.send_text(text).unwrap();
+        }
+        seen.push(event.to_message());
+    }
+    assert_eq!(seen, [Message::Ping(b"between".to_vec()), Message::Text("fragmented".into())]);
+    assert_eq!(take_frames(&mut server), [(true, PONG, b"between".to_vec()), (true, 0x1, b"fragmented".to_vec())]);
+}
+
+#[test]
 fn owed_pong_is_sent_before_our_own_close() {
     // Event::Ping promises "the pong is already queued": closing right after
     // must not lose it.

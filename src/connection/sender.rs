@@ -382,6 +382,11 @@ impl Sender {
     /// Writes a data payload as one or more frames; the first carries
     /// `opcode`, the last carries FIN when `fin` is set.
     fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        // A ping delivered before this message was queued is answered before
+        // it, as `ping`, `pong` and `close` already do: otherwise an echo of
+        // a message that arrived after the ping overtakes the pong
+        // (Autobahn 5.6, 5.19).
+        self.flush_pending_pong();
         let mut chunks = payload.chunks(self.send_frame_size);
         let mut opcode = opcode;
         let mut chunk = chunks.next().unwrap_or_default();

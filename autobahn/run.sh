@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Runs Autobahn|Testsuite against the crate and gates on the result.
+#
+#   bash autobahn/run.sh [server|client|all]     (default: all)
+#
+#   server: wstest -m fuzzingclient drives examples/echo_server.rs (127.0.0.1:9002)
+#   client: examples/autobahn_client.rs drives wstest -m fuzzingserver (127.0.0.1:9001)
+#
+# Installs wstest first if needed (autobahn/install.sh; see there for
+# AUTOBAHN_HOME and AUTOBAHN_DEBS). Reports go to target/autobahn/reports/{server,client}
+# (index.html is the human-readable report); autobahn/check.py gates on them and
+# rewrites autobahn/summary-{server,client}.md.
+#
+# Environment:
+#   AUTOBAHN_TIMEOUT          seconds each mode may take at most (default 600; a correct
+#                             peer needs about 15, a peer that stops answering about 5 per case)
+#   AUTOBAHN_INSTALL_TIMEOUT  seconds the install may take at most (default 900; about 20 cold)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+mode=${1:-all}
+case $mode in
+  server | client | all) ;;
+  *)
+    echo "usage: $0 [server|client|all]" >&2
+    exit 2
+    ;;
+esac
+limit=${AUTOBAHN_TIMEOUT:-600}
+server_port=9002 # echo_server, as in autobahn/fuzzingclient.json
+fuzzer_port=9001 # wstest's fuzzing server, as in autobahn/fuzzingserver.json
+
+log() { echo "autobahn: $*" >&2; }
+
+# Every process started here is killed on the way out, whatever happens.
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${pids[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  pids=()
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+started=$SECONDS
+wstest=$(timeout "${AUTOBAHN_INSTALL_TIMEOUT:-900}" bash "$repo/autobahn/install.sh" | tail -n1)
+[[ -x $wstest ]] || {
+  log "installing wstest failed"
+  exit 1
+}
+log "wstest ready ($((SECONDS - started)) s)"
+(cd "$repo" && cargo build --quiet --release --example echo_server --example autobahn_client)
+examples=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/examples
+
+# wstest writes its reports relative to its working directory ("outdir" in the specs).
+work=$repo/target/autobahn
+logs=$work/logs
+mkdir -p "$work/reports" "$logs"
+cd "$work"
+
+port_free() {
+  [[ -z $(ss -Htln "sport = :$1") ]] || {
+    log "port $1 is already in use:"
+    ss -tlnp "sport = :$1" >&2
+    return 1
+  }
+}
+
+# Waits until process $1 listens on port $2 (at most 30 s).
+wait_listening() {
+  local pid=$1 port=$2 i
+  for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    [[ -n $(ss -Htln "sport = :$port") ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Fails if a process of ours listens anywhere but on loopback.
+only_loopback() {
+  local listeners
+  listeners=$(ss -Htlnp | grep -E "pid=($(
+    IFS='|'
+    echo "${pids[*]}"
+  ))," || true)
+  if grep -vE '^\S+\s+\S+\s+\S+\s+(127\.0\.0\.1|\[::1\]):' <<<"$listeners" | grep -q .; then
+    log "listening beyond loopback:"
+    echo "$listeners" >&2
+    return 1
+  fi
+}
+
+run_server() {
+  local t0=$SECONDS pid status=0
+  rm -rf reports/server
+  port_free $server_port || return 1
+  "$examples/echo_server" 127.0.0.1:$server_port >"$logs/echo_server.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_listening "$pid" $server_port || {
+    log "echo_server did not start:"
+    tail -n 20 "$logs/echo_server.log" >&2
+    return 1
+  }
+  only_loopback || return 1
+  log "server: wstest -m fuzzingclient against echo_server on 127.0.0.1:$server_port"
+  timeout --kill-after=10 "$limit" "$wstest" -m fuzzingclient -s "$repo/autobahn/fuzzingclient.json" \
+    >"$logs/fuzzingclient.log" 2>&1 || status=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if ((status == 124 || status == 137)); then
+    log "server: wstest did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
+  elif ((status != 0)); then
+    log "server: wstest exited with status $status:"
+    tail -n 20 "$logs/fuzzingclient.log" >&2
+  fi
+  log "server: ran in $((SECONDS - t0)) s"
+  # The gate runs (and rewrites the summary) whatever happened above.
+  python3 "$repo/autobahn/check.py" server reports/server "$repo/autobahn/summary-server.md" && ((status == 0))
+}
+
+run_client() {
+  local t0=$SECONDS pid status=0
+  rm -rf reports/client
+  port_free $fuzzer_port || return 1
+  # --webport 0: no web UI (it would listen on 0.0.0.0:8080); the launcher
+  # that install.sh writes binds the spec's url host (127.0.0.1) only.
+  "$wstest" -m fuzzingserver -s "$repo/autobahn/fuzzingserver.json" --webport 0 >"$logs/fuzzingserver.log" 2>&1 &
+  pid=$!
+  pids+=("$pid")
+  wait_listening "$pid" $fuzzer_port || {
+    log "wstest -m fuzzingserver did not start:"
+    tail -n 20 "$logs/fuzzingserver.log" >&2
+    return 1
+  }
+  only_loopback || return 1
+  log "client: autobahn_client against wstest -m fuzzingserver on 127.0.0.1:$fuzzer_port"
+  timeout --kill-after=10 "$limit" "$examples/autobahn_client" "ws://127.0.0.1:$fuzzer_port" \
+    >"$logs/autobahn_client.log" 2>&1 || status=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if ((status == 124 || status == 137)); then
+    log "client: autobahn_client did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
+  elif ((status != 0)); then
+    log "client: autobahn_client exited with status $status:"
+    tail -n 20 "$logs/autobahn_client.log" >&2
+  fi
+  log "client: ran in $((SECONDS - t0)) s"
+  # The gate runs (and rewrites the summary) whatever happened above.
+  python3 "$repo/autobahn/check.py" client reports/client "$repo/autobahn/summary-client.md" && ((status == 0))
+}
+
+failed=0
+if [[ $mode == server || $mode == all ]]; then
+  run_server || failed=1
+fi
+if [[ $mode == client || $mode == all ]]; then
+  run_client || failed=1
+fi
+log "reports: $work/reports/ (index.html in each), logs: $logs/"
+if ((failed)); then
+  log "FAILED"
+  exit 1
+fi
+log "passed"
