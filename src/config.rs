@@ -74,6 +74,12 @@ pub struct Config {
     /// Default `false`, as RFC 6455 section 5.1 requires. Only for peers on a
     /// trusted link that skip masking.
     pub accept_unmasked_frames: bool,
+    /// permessage-deflate (RFC 7692): `Some` to offer it (client) or accept
+    /// offers of it (server) with this policy.
+    ///
+    /// Default `None` in the core, so that a connection costs no compression
+    /// memory unless asked; the blocking adapters' `Options` turn it on.
+    pub deflate: Option<crate::DeflateConfig>,
     /// Seed for the random numbers (masking keys and `Sec-WebSocket-Key`).
     ///
     /// Default `None`: seeded from the operating system's CSPRNG, as RFC 6455
@@ -94,6 +100,7 @@ impl Default for Config {
             max_write_buffer: 8 << 20,
             read_buffer_size: 4 << 10,
             accept_unmasked_frames: false,
+            deflate: None,
             rng_seed: None,
         }
     }

@@ -99,6 +99,10 @@ pub enum ProtocolError {
     /// A close frame with a code that may not appear on the wire.
     #[error("invalid close code {0}")]
     InvalidCloseCode(u16),
+    /// A compressed message (permessage-deflate) that is not a valid deflate
+    /// stream.
+    #[error("compressed message is not a valid deflate stream")]
+    InvalidCompressedData,
     /// Text that is not valid UTF-8 (checked as the bytes arrive).
     #[error("text message is not valid UTF-8")]
     InvalidUtf8,
@@ -128,7 +132,7 @@ impl ProtocolError {
     /// for an unexpected end of the transport.
     pub const fn close_code(&self) -> CloseCode {
         match self {
-            Self::InvalidUtf8 | Self::InvalidCloseReason => CloseCode::INVALID_PAYLOAD,
+            Self::InvalidUtf8 | Self::InvalidCloseReason | Self::InvalidCompressedData => CloseCode::INVALID_PAYLOAD,
             Self::LimitExceeded { .. } => CloseCode::TOO_BIG,
             Self::UnexpectedEof => CloseCode::ABNORMAL,
             _ => CloseCode::PROTOCOL_ERROR,
@@ -251,6 +255,10 @@ pub enum HandshakeError {
     /// The server accepted an extension that was not offered.
     #[error("server accepted extension {0:?}, which was not offered")]
     UnexpectedExtension(String),
+    /// The server's permessage-deflate parameters break RFC 7692 (the text
+    /// says how).
+    #[error("invalid permessage-deflate response: {0}")]
+    DeflateNegotiation(&'static str),
     /// The response's `Sec-WebSocket-Extensions` header is malformed.
     #[error("malformed Sec-WebSocket-Extensions in response")]
     MalformedResponseExtensions,

@@ -116,6 +116,7 @@ pub mod blocking;
 mod close;
 mod config;
 mod connection;
+mod deflate;
 mod error;
 mod frame;
 mod handshake;
@@ -125,6 +126,7 @@ mod utf8;
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, OwnedCloseFrame};
 pub use config::Config;
 pub use connection::{Connection, Event, Message, Receiver, Role, Sender, State};
+pub use deflate::{DeflateConfig, DeflateParams, PERMESSAGE_DEFLATE};
 pub use error::{HandshakeError, Limit, ProtocolError, SendError};
 pub use frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 pub use handshake::{

@@ -21,9 +21,9 @@
 mod support;
 
 use rfc6455::{
-    Accept, ClientHandshake, ClientProgress, ClientRequest, Config, Connection, Extension, HandshakeError,
-    HandshakeResponse, Limit, Message, ProtocolError, Request, Response, Role, ServerHandshake, ServerProgress, State,
-    UpgradeRequest, accept_key, parse_extensions,
+    Accept, ClientHandshake, ClientProgress, ClientRequest, Config, Connection, DeflateConfig, Extension,
+    HandshakeError, HandshakeResponse, Limit, Message, ProtocolError, Request, Response, Role, ServerHandshake,
+    ServerProgress, State, UpgradeRequest, accept_key, parse_extensions,
 };
 use support::*;
 
@@ -202,14 +202,23 @@ fn expect_rejected(bytes: &[u8], config: Config, expected: HandshakeError, statu
 }
 
 /// A client handshake offering subprotocol `chat` and extensions
-/// `permessage-deflate` and `x-known`, with a fixed seed.
+/// `permessage-deflate` (from `Config::deflate`, with its default policy) and
+/// `x-known`, with a fixed seed.
 fn offer() -> ClientHandshake {
-    let request = ClientRequest::new("ws://example.com/chat")
-        .unwrap()
-        .protocol("chat")
-        .extension("permessage-deflate; client_max_window_bits")
-        .extension("x-known");
-    ClientHandshake::new(request, seeded(5)).unwrap()
+    let request = ClientRequest::new("ws://example.com/chat").unwrap().protocol("chat").extension("x-known");
+    let mut config = seeded(5);
+    config.deflate = Some(DeflateConfig::default());
+    ClientHandshake::new(request, config).unwrap()
+}
+
+fn deflate_on() -> Config {
+    config_with(|c| c.deflate = Some(DeflateConfig::default()))
+}
+
+/// The `Sec-WebSocket-Extensions` value of an accepting response, if any.
+fn accepted_extensions(response: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(response);
+    text.lines().find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: ").map(str::to_owned))
 }
 
 /// A response to `hs` with `status_line` and `lines`; `{accept}` stands for
@@ -486,11 +495,9 @@ fn handshake_extension_header_with_an_unclosed_quote_and_thousands_of_escapes() 
 
 #[test]
 fn handshake_duplicate_extension_parameters() {
-    // Current behaviour: parameters are kept as given, duplicates included;
-    // rejecting them is the job of the extension that defines them
-    // (RFC 7692 section 7 for permessage-deflate), and no extension layer
-    // exists yet. Issue 7 (permessage-deflate) will reject these offers and
-    // responses; this test documents today's parse so that change is seen.
+    // The header parser keeps parameters as given, duplicates included (it
+    // knows no extension); permessage-deflate's negotiation (RFC 7692
+    // section 7) then refuses an offer or response that repeats one.
     let value = "permessage-deflate; client_max_window_bits; client_max_window_bits=10; \
                  server_no_context_takeover; server_no_context_takeover";
     let expected = Extension {
@@ -503,17 +510,30 @@ fn handshake_duplicate_extension_parameters() {
         ],
     };
     assert_eq!(parse_extensions(value), Ok(vec![expected.clone()]));
-    // Offered by a client: accepted by the server as given.
+    // Offered by a client: visible to the application, declined by a server
+    // that does permessage-deflate (no extension in the 101, none in force).
     let line = format!("Sec-WebSocket-Extensions: {value}");
-    let upgrade = server_upgrade(&valid_request_but(&[], &[&line]), Config::default()).unwrap();
+    let upgrade = server_upgrade(&valid_request_but(&[], &[&line]), deflate_on()).unwrap();
     assert_eq!(upgrade.extensions(), std::slice::from_ref(&expected));
-    // Accepted by the server with duplicates: written as given.
-    let (response, _) = upgrade.accept(Accept::new().extension(value)).unwrap();
-    let text = String::from_utf8(response).unwrap();
-    assert!(text.contains(&format!("\r\nSec-WebSocket-Extensions: {}\r\n", expected.to_header_value())), "{text}");
-    // In a response to a client that offered permessage-deflate: accepted.
-    let response = client_check("HTTP/1.1 101 Switching Protocols", &[&OK_LINES[..], &[&line]].concat()).unwrap();
-    assert_eq!(response.extensions(), [expected]);
+    let (response, conn) = upgrade.accept(Accept::new()).unwrap();
+    assert_eq!(accepted_extensions(&response), None);
+    assert!(!conn.receiver().deflate_negotiated());
+    // A later, valid offer in the same header is taken instead.
+    let line2 = format!("Sec-WebSocket-Extensions: {value}, permessage-deflate");
+    let upgrade = server_upgrade(&valid_request_but(&[], &[&line2]), deflate_on()).unwrap();
+    let (response, conn) = upgrade.accept(Accept::new()).unwrap();
+    assert!(accepted_extensions(&response).is_some_and(|v| v.starts_with("permessage-deflate")));
+    assert!(conn.receiver().deflate_negotiated());
+    // Accepting it by hand is refused: the core negotiates it itself.
+    let upgrade = server_upgrade(&valid_request_but(&[], &[&line]), Config::default()).unwrap();
+    assert_eq!(
+        upgrade.accept(Accept::new().extension(value)).unwrap_err(),
+        HandshakeError::InvalidExtensionOffer(value.into())
+    );
+    // In a response to a client that offered permessage-deflate: refused.
+    let err = client_check("HTTP/1.1 101 Switching Protocols", &[&OK_LINES[..], &[&line]].concat()).unwrap_err();
+    assert_eq!(err, HandshakeError::DeflateNegotiation("invalid permessage-deflate parameters"));
+    assert_no_http_response(&err);
     // Bounded: a thousand duplicates are a thousand parameters, parsed once.
     let many = format!("x-known{}", "; a=1".repeat(1000));
     assert_eq!(parse_extensions(&many).unwrap()[0].params.len(), 1000);
@@ -521,29 +541,36 @@ fn handshake_duplicate_extension_parameters() {
 
 #[test]
 fn handshake_server_max_window_bits_of_7_16_abc_and_015() {
-    // Current behaviour: these are plain parameters to the handshake, which
-    // knows nothing of permessage-deflate. RFC 7692 section 7.1.2 allows only
-    // 8 to 15 without leading zeros; issue 7 (permessage-deflate negotiation)
-    // will reject every one of these. Until then: no panic, kept as given.
+    // RFC 7692 section 7.1.2 allows 8 to 15, digits without a leading zero.
+    // The header parser keeps any token; permessage-deflate's negotiation
+    // refuses the rest: a server declines the offer, a client fails.
     for bits in ["7", "16", "abc", "015"] {
         for written in [bits.to_owned(), format!("\"{bits}\"")] {
             let value = format!("permessage-deflate; server_max_window_bits={written}");
             let param = vec![("server_max_window_bits".to_owned(), Some(bits.to_owned()))];
             let expected = Extension { name: "permessage-deflate".into(), params: param };
             assert_eq!(parse_extensions(&value), Ok(vec![expected.clone()]), "{value}");
-            // In an offer the client is asked to send.
+            // An application cannot ask the client to send it: the core writes
+            // permessage-deflate offers itself, from Config::deflate.
             let request = ClientRequest::new("ws://h/").unwrap().extension(value.clone());
-            let hs = ClientHandshake::new(request, Config::default()).unwrap();
-            let request_text = String::from_utf8(hs.request_bytes().to_vec()).unwrap();
-            let line = format!("\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits={bits}\r\n");
-            assert!(request_text.contains(&line), "{request_text}");
-            // In an offer the server receives.
+            assert_eq!(
+                ClientHandshake::new(request, Config::default()).unwrap_err(),
+                HandshakeError::InvalidExtensionOffer(value.clone())
+            );
+            // In an offer the server receives: declined.
             let line = format!("Sec-WebSocket-Extensions: {value}");
-            let upgrade = server_upgrade(&valid_request_but(&[], &[&line]), Config::default()).unwrap();
+            let upgrade = server_upgrade(&valid_request_but(&[], &[&line]), deflate_on()).unwrap();
             assert_eq!(upgrade.extensions(), std::slice::from_ref(&expected));
-            // In a response the client receives.
-            let response = client_check("HTTP/1.1 101 Switching Protocols", &[&OK_LINES[..], &[&line]].concat());
-            assert_eq!(response.unwrap().extensions(), [expected]);
+            let (response, conn) = upgrade.accept(Accept::new()).unwrap();
+            assert_eq!(accepted_extensions(&response), None, "{value}");
+            assert!(!conn.receiver().deflate_negotiated());
+            // In a response the client receives: the handshake fails.
+            let line = format!(
+                "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; server_max_window_bits={written}"
+            );
+            let err =
+                client_check("HTTP/1.1 101 Switching Protocols", &[&OK_LINES[..], &[&line]].concat()).unwrap_err();
+            assert_eq!(err, HandshakeError::DeflateNegotiation("invalid permessage-deflate parameters"), "{line}");
         }
     }
     // Not a token at all: malformed, whatever the extension.

@@ -18,6 +18,7 @@ pub use sender::Sender;
 
 use crate::close::{CloseCode, CloseFrame, OwnedCloseFrame};
 use crate::config::Config;
+use crate::deflate::DeflateParams;
 use crate::error::{ProtocolError, SendError};
 
 /// Which end of the connection this is.
@@ -124,7 +125,17 @@ impl Connection {
     /// CONNECT, RFC 8441) and for tests. The handshake types produce
     /// connections through this too.
     pub fn new(role: Role, config: Config) -> Self {
-        Self { receiver: Receiver::new(role, &config), sender: Sender::new(role, &config) }
+        Self::with_extensions(role, config, None)
+    }
+
+    /// An open connection with permessage-deflate in force with `deflate`'s
+    /// parameters (as negotiated by whatever upgraded the transport). The
+    /// handshake types call this with what they negotiated.
+    pub fn with_extensions(role: Role, config: Config, deflate: Option<DeflateParams>) -> Self {
+        Self {
+            receiver: Receiver::new(role, &config, deflate.as_ref()),
+            sender: Sender::new(role, &config, deflate.as_ref()),
+        }
     }
 
     /// Joins halves made by [`into_split`](Self::into_split).

@@ -15,6 +15,7 @@ use super::sender::Sender;
 use super::{BufferSizer, Event, Role};
 use crate::close::{CloseCode, CloseFrame, ClosePayloadError, parse_close_payload};
 use crate::config::Config;
+use crate::deflate::{DeflateParams, InflateError, Inflater};
 use crate::error::{Limit, ProtocolError};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
@@ -38,8 +39,12 @@ pub struct Receiver {
     max_fragments: usize,
     accept_unmasked_frames: bool,
     min_read: usize,
-    /// RSV bits that negotiated extensions claim (none until one is negotiated).
+    /// RSV bits that negotiated extensions claim (RSV1 with permessage-deflate).
     allowed_rsv: u8,
+    /// permessage-deflate's decompressor, when negotiated.
+    inflater: Option<Inflater>,
+    /// The fragmented message in progress is compressed.
+    message_compressed: bool,
     /// Initialised storage; bytes `start..end` are received but not consumed.
     buf: Vec<u8>,
     start: usize,
@@ -82,6 +87,8 @@ struct FrameState {
     in_place: bool,
     /// The payload is text to validate.
     text: bool,
+    /// The payload is part of a compressed message, to inflate.
+    compressed: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -107,16 +114,22 @@ enum Source {
 }
 
 impl Receiver {
-    pub(crate) fn new(role: Role, config: &Config) -> Self {
+    pub(crate) fn new(role: Role, config: &Config, deflate: Option<&DeflateParams>) -> Self {
         let min_read = config.read_buffer_size.max(1);
+        let peer = match role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
         Self {
+            inflater: deflate.map(|params| Inflater::new(params, peer)),
+            message_compressed: false,
             role,
             max_frame_size: config.max_frame_size,
             max_message_size: config.max_message_size,
             max_fragments: config.max_fragments,
             accept_unmasked_frames: config.accept_unmasked_frames,
             min_read,
-            allowed_rsv: 0,
+            allowed_rsv: if deflate.is_some() { 0b100 } else { 0 },
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -296,12 +309,6 @@ impl Receiver {
         }
     }
 
-    /// Enables RSV bits claimed by a negotiated extension.
-    #[allow(dead_code)] // used once an extension is negotiated
-    pub(crate) fn allow_rsv(&mut self, bits: u8) {
-        self.allowed_rsv |= bits & 0b111;
-    }
-
     fn is_finished(&self) -> bool {
         self.close_received || self.error.is_some()
     }
@@ -313,6 +320,9 @@ impl Receiver {
             sender.fail(error.close_code());
         }
         self.error = Some(error.clone());
+        if let Some(inflater) = &mut self.inflater {
+            inflater.reset();
+        }
         // Nothing more will be parsed: let the memory go.
         self.buf = Vec::new();
         self.message = Vec::new();
@@ -419,6 +429,12 @@ impl Receiver {
         }
         // Fits: max_frame_size is a usize.
         let len = header.payload_len as usize;
+        // RSV1 marks a compressed message, on its first frame only (RFC 7692
+        // section 6.1): never on a continuation or a control frame.
+        let compressed = header.rsv & 0b100 != 0;
+        if compressed && !matches!(header.opcode, OpCode::Text | OpCode::Binary) {
+            return Err(ProtocolError::ReservedBits(header.rsv));
+        }
         let mut state = FrameState {
             opcode: header.opcode,
             fin: header.fin,
@@ -427,6 +443,7 @@ impl Receiver {
             done: 0,
             in_place: true,
             text: false,
+            compressed,
         };
         match header.opcode {
             OpCode::Continuation => {
@@ -437,25 +454,30 @@ impl Receiver {
                 if self.fragments > self.max_fragments {
                     return Err(limit(Limit::MaxFragments, self.fragments as u64, self.max_fragments));
                 }
+                // A compressed message's size is checked as it inflates.
                 let total = self.message.len() as u64 + header.payload_len;
-                if total > self.max_message_size as u64 {
+                if !self.message_compressed && total > self.max_message_size as u64 {
                     return Err(limit(Limit::MaxMessageSize, total, self.max_message_size));
                 }
                 state.in_place = false;
                 state.text = kind == MessageKind::Text;
+                state.compressed = self.message_compressed;
             }
             OpCode::Text | OpCode::Binary => {
                 if self.message_kind.is_some() {
                     return Err(ProtocolError::ExpectedContinuation);
                 }
-                if header.payload_len > self.max_message_size as u64 {
+                if !compressed && header.payload_len > self.max_message_size as u64 {
                     return Err(limit(Limit::MaxMessageSize, header.payload_len, self.max_message_size));
                 }
                 let kind = if header.opcode == OpCode::Text { MessageKind::Text } else { MessageKind::Binary };
                 state.text = kind == MessageKind::Text;
                 self.utf8.reset();
-                if !header.fin {
+                // A compressed message is inflated into the reassembly buffer,
+                // so it never stays in place, even as a single frame.
+                if !header.fin || compressed {
                     self.message_kind = Some(kind);
+                    self.message_compressed = compressed;
                     self.fragments = 1;
                     self.message.clear();
                     state.in_place = false;
@@ -470,9 +492,9 @@ impl Receiver {
     /// last call; fragments move on to the reassembly buffer.
     fn take_payload(&mut self, frame: &mut FrameState) -> Result<(), ProtocolError> {
         let (from, to) = if frame.in_place {
-            (self.start + frame.done, self.end.min(self.start + frame.len))
+            (self.start + frame.done, self.end.min(self.start.saturating_add(frame.len)))
         } else {
-            (self.start, self.end.min(self.start + (frame.len - frame.done)))
+            (self.start, self.end.min(self.start.saturating_add(frame.len - frame.done)))
         };
         if to <= from {
             return Ok(());
@@ -482,6 +504,20 @@ impl Receiver {
             apply_mask(chunk, key, frame.done);
         }
         let completes = frame.done + chunk.len() == frame.len;
+        if frame.compressed {
+            let produced_from = self.message.len();
+            if let Some(inflater) = &mut self.inflater
+                && let Err(error) = inflater.inflate(&self.buf[from..to], &mut self.message, self.max_message_size)
+            {
+                return Err(self.inflate_error(error));
+            }
+            if frame.text {
+                self.utf8.feed(&self.message[produced_from..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+            }
+            frame.done += to - from;
+            self.start = to;
+            return Ok(());
+        }
         // A whole in-place payload is validated once, when it is handed out.
         if frame.text && !(frame.in_place && frame.done == 0 && completes) {
             self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
@@ -536,6 +572,17 @@ impl Receiver {
             _ if !frame.fin => Ok(None),
             _ => {
                 let kind = self.message_kind.take();
+                if std::mem::take(&mut self.message_compressed) {
+                    let produced_from = self.message.len();
+                    if let Some(inflater) = &mut self.inflater
+                        && let Err(error) = inflater.finish_message(&mut self.message, self.max_message_size)
+                    {
+                        return Err(self.inflate_error(error));
+                    }
+                    if kind == Some(MessageKind::Text) {
+                        self.utf8.feed(&self.message[produced_from..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+                    }
+                }
                 self.release.message = true;
                 self.message_sizer.observe(self.message.len());
                 if kind == Some(MessageKind::Text) {
@@ -545,6 +592,21 @@ impl Receiver {
                     Ok(Some(RawEvent::Binary(Source::Message)))
                 }
             }
+        }
+    }
+}
+
+impl Receiver {
+    /// Whether permessage-deflate was negotiated.
+    pub fn deflate_negotiated(&self) -> bool {
+        self.inflater.is_some()
+    }
+
+    fn inflate_error(&self, error: InflateError) -> ProtocolError {
+        match error {
+            // `message` holds what inflated before the limit was passed.
+            InflateError::TooBig => limit(Limit::MaxMessageSize, self.message.len() as u64, self.max_message_size),
+            InflateError::Corrupt => ProtocolError::InvalidCompressedData,
         }
     }
 }

@@ -13,6 +13,7 @@ use rand::rngs::StdRng;
 use super::{BufferSizer, Role};
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
 use crate::config::Config;
+use crate::deflate::{DeflateConfig, DeflateParams, Deflater};
 use crate::error::{Limit, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::apply_mask;
@@ -42,6 +43,11 @@ pub struct Sender {
     queued_pong_end: Option<usize>,
     /// The fragmented message being sent, if any.
     fragmented: Option<FragmentedSend>,
+    /// permessage-deflate's compressor, when negotiated.
+    deflater: Option<Deflater>,
+    /// Where a message is compressed before it is framed.
+    compressed: Vec<u8>,
+    compressed_sizer: BufferSizer,
     close_sent: bool,
     close_received: bool,
     failed: bool,
@@ -74,8 +80,13 @@ struct FragmentedSend {
 }
 
 impl Sender {
-    pub(crate) fn new(role: Role, config: &Config) -> Self {
+    pub(crate) fn new(role: Role, config: &Config, deflate: Option<&DeflateParams>) -> Self {
+        let default_deflate = DeflateConfig::default();
+        let deflate_config = config.deflate.as_ref().unwrap_or(&default_deflate);
         Self {
+            deflater: deflate.map(|params| Deflater::new(params, role, deflate_config)),
+            compressed: Vec::new(),
+            compressed_sizer: BufferSizer::new(config.read_buffer_size.max(1)),
             role,
             rng: (role == Role::Client).then(|| config.rng()),
             send_frame_size: config.send_frame_size.max(1),
@@ -97,7 +108,7 @@ impl Sender {
     /// [`Config::send_frame_size`](crate::Config::send_frame_size) bytes.
     pub fn send_text(&mut self, text: &str) -> Result<(), SendError> {
         self.check_data(false)?;
-        self.write_data(OpCode::Text, text.as_bytes(), true);
+        self.write_message(OpCode::Text, text.as_bytes());
         Ok(())
     }
 
@@ -105,7 +116,7 @@ impl Sender {
     /// [`Config::send_frame_size`](crate::Config::send_frame_size) bytes.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.check_data(false)?;
-        self.write_data(OpCode::Binary, data, true);
+        self.write_message(OpCode::Binary, data);
         Ok(())
     }
 
@@ -379,9 +390,35 @@ impl Sender {
         Ok(())
     }
 
+    /// Writes a whole message, compressed when permessage-deflate is on and
+    /// the message is worth compressing (RSV1 on its first frame only).
+    fn write_message(&mut self, opcode: OpCode, payload: &[u8]) {
+        if let Some(deflater) = &mut self.deflater {
+            let mut compressed = std::mem::take(&mut self.compressed);
+            compressed.clear();
+            if deflater.compress(payload, &mut compressed) {
+                self.write_data_rsv(opcode, &compressed, true, 0b100);
+                self.compressed_sizer.observe(compressed.len());
+                if let Some(target) = self.compressed_sizer.shrink_target(compressed.capacity()) {
+                    compressed.clear();
+                    compressed.shrink_to(target);
+                }
+                self.compressed = compressed;
+                return;
+            }
+            self.compressed = compressed;
+        }
+        self.write_data(opcode, payload, true);
+    }
+
     /// Writes a data payload as one or more frames; the first carries
     /// `opcode`, the last carries FIN when `fin` is set.
     fn write_data(&mut self, opcode: OpCode, payload: &[u8], fin: bool) {
+        self.write_data_rsv(opcode, payload, fin, 0);
+    }
+
+    /// [`write_data`](Self::write_data) with `rsv` bits on the first frame.
+    fn write_data_rsv(&mut self, opcode: OpCode, payload: &[u8], fin: bool, rsv: u8) {
         // A ping delivered before this message was queued is answered before
         // it, as `ping`, `pong` and `close` already do: otherwise an echo of
         // a message that arrived after the ping overtakes the pong
@@ -390,13 +427,15 @@ impl Sender {
         let mut chunks = payload.chunks(self.send_frame_size);
         let mut opcode = opcode;
         let mut chunk = chunks.next().unwrap_or_default();
+        let mut rsv = rsv;
         loop {
             let next = chunks.next();
-            self.write_frame(opcode, fin && next.is_none(), chunk);
+            self.write_frame_rsv(opcode, fin && next.is_none(), chunk, rsv);
             match next {
                 Some(more) => {
                     chunk = more;
                     opcode = OpCode::Continuation;
+                    rsv = 0;
                 }
                 None => break,
             }
@@ -431,8 +470,12 @@ impl Sender {
     }
 
     fn write_frame(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.write_frame_rsv(opcode, fin, payload, 0);
+    }
+
+    fn write_frame_rsv(&mut self, opcode: OpCode, fin: bool, payload: &[u8], rsv: u8) {
         let mask = self.rng.as_mut().map(|rng| rng.next_u32().to_ne_bytes());
-        let header = FrameHeader { fin, rsv: 0, opcode, mask, payload_len: payload.len() as u64 };
+        let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode_into(&mut head);
         self.out.reserve(head_len + payload.len());

@@ -11,6 +11,8 @@ use crate::{Config, Connection, HandshakeError, Role};
 use super::headers::{is_token, list_contains, list_elements, trim_ows};
 use super::http::{self, HeadScanner};
 use super::url::{self, WsUrl};
+use crate::deflate;
+
 use super::{Extension, Headers, accept_key, check_user_header, is_field_value, parse_extensions, push_header};
 
 /// What a client asks for: the URL and the optional parts of the request of
@@ -239,7 +241,17 @@ impl ClientHandshake {
         let mut offered = Vec::new();
         for offer in &extensions {
             let parsed = parse_extensions(offer).map_err(|_| HandshakeError::InvalidExtensionOffer(offer.clone()))?;
+            // The core implements permessage-deflate and negotiates it itself
+            // (Config::deflate); a hand-written offer would be accepted with
+            // nothing to decompress its messages.
+            if parsed.iter().any(|e| e.name.eq_ignore_ascii_case(deflate::PERMESSAGE_DEFLATE)) {
+                return Err(HandshakeError::InvalidExtensionOffer(offer.clone()));
+            }
             offered.extend(parsed);
+        }
+        if let Some(deflate_config) = &config.deflate {
+            let offer = deflate::client_offer(deflate_config);
+            offered.extend(parse_extensions(&offer).map_err(|_| HandshakeError::InvalidExtensionOffer(offer))?);
         }
 
         let mut out = Vec::with_capacity(256);
@@ -315,10 +327,15 @@ impl ClientHandshake {
         let (head, rest) = self.scanner.parts().ok_or(HandshakeError::MalformedHttp("incomplete message head"))?;
         let parsed = http::parse_response(head, self.config.max_headers)?;
         let response = self.check(parsed.status, parsed.version, parsed.headers)?;
+        let deflate = match &self.config.deflate {
+            Some(deflate_config) => deflate::accept_response(&response.extensions, deflate_config)
+                .map_err(HandshakeError::DeflateNegotiation)?,
+            None => None,
+        };
         // httparse never counts more than the head; anything it left over
         // belongs to the connection.
         let leftover_head = head.get(parsed.len..).unwrap_or_default();
-        let mut connection = Connection::new(Role::Client, self.config.clone());
+        let mut connection = Connection::with_extensions(Role::Client, self.config.clone(), deflate);
         if !leftover_head.is_empty() {
             connection.receive(leftover_head);
         }
@@ -471,23 +488,26 @@ mod tests {
 
     #[test]
     fn extension_offers_are_normalised_and_checked() {
-        let request = ClientRequest::new("ws://h/")
-            .unwrap()
-            .extension("permessage-deflate; client_max_window_bits=\"15\", permessage-deflate")
-            .extension("x-foo");
+        let request = ClientRequest::new("ws://h/").unwrap().extension("x-bar; max=\"15\", x-bar").extension("x-foo");
         let hs = ClientHandshake::with_key(request, Config::default(), "dGhlIHNhbXBsZSBub25jZQ==".into()).unwrap();
         let text = String::from_utf8(hs.request_bytes().to_vec()).unwrap();
-        assert!(text.contains(
-            "\r\nSec-WebSocket-Extensions: permessage-deflate; client_max_window_bits=15, permessage-deflate, x-foo\r\n"
-        ));
-        assert_eq!(hs.extension_names, ["permessage-deflate", "x-foo"]);
+        assert!(text.contains("\r\nSec-WebSocket-Extensions: x-bar; max=15, x-bar, x-foo\r\n"));
+        assert_eq!(hs.extension_names, ["x-bar", "x-foo"]);
         let response = "HTTP/1.1 101 OK\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\
              Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\
-             Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n\
+             Sec-WebSocket-Extensions: x-bar; mode\r\n\
              Sec-WebSocket-Extensions: x-foo\r\n\r\n";
         let (_, r) = done(hs.receive(response.as_bytes()).unwrap());
         assert_eq!(r.extensions().len(), 2);
-        assert_eq!(r.extensions()[0].params[0].0, "server_no_context_takeover");
+        assert_eq!(r.extensions()[0].params[0].0, "mode");
+
+        // permessage-deflate is the core's to offer (Config::deflate), not the
+        // application's: by hand it would be accepted with nothing to inflate.
+        let by_hand = ClientRequest::new("ws://h/").unwrap().extension("permessage-deflate");
+        assert_eq!(
+            ClientHandshake::new(by_hand, Config::default()).unwrap_err(),
+            HandshakeError::InvalidExtensionOffer("permessage-deflate".into())
+        );
 
         let bad = ClientRequest::new("ws://h/").unwrap().extension("a b");
         assert_eq!(

@@ -9,6 +9,8 @@ use crate::{Config, Connection, HandshakeError, Role};
 
 use super::headers::{is_token, list_contains, list_elements};
 use super::http::{self, HeadScanner};
+use crate::deflate;
+
 use super::{Extension, Headers, accept_key, check_header_syntax, check_user_header, parse_extensions};
 
 /// The server side of the opening handshake, reading a request.
@@ -353,9 +355,20 @@ impl UpgradeRequest {
             return Err(HandshakeError::SubprotocolNotOffered(protocol.clone()));
         }
         let mut accepted = Vec::new();
+        // permessage-deflate first: the core negotiates it from the client's
+        // offers (in their order of preference) when Config::deflate is set.
+        let deflate =
+            self.config.deflate.as_ref().and_then(|config| deflate::negotiate_offer(&self.extensions, config));
+        if let Some(params) = &deflate {
+            accepted.push(params.to_header_value());
+        }
         for value in &accept.extensions {
             let parsed = parse_extensions(value).map_err(|_| HandshakeError::InvalidExtensionOffer(value.clone()))?;
             for e in parsed {
+                // Accepting it by hand would leave its messages undecoded.
+                if e.name.eq_ignore_ascii_case(deflate::PERMESSAGE_DEFLATE) {
+                    return Err(HandshakeError::InvalidExtensionOffer(value.clone()));
+                }
                 if !self.extensions.iter().any(|offered| offered.name == e.name) {
                     return Err(HandshakeError::UnexpectedExtension(e.name));
                 }
@@ -378,7 +391,7 @@ impl UpgradeRequest {
         }
         let response = http::write_response(101, &fixed, &accept.headers, &[], false, &[]);
 
-        let mut connection = Connection::new(Role::Server, self.config);
+        let mut connection = Connection::with_extensions(Role::Server, self.config, deflate);
         if !self.leftover.is_empty() {
             connection.receive(&self.leftover);
         }
@@ -605,10 +618,11 @@ mod tests {
         let u = request(req.as_bytes()).into_upgrade().unwrap();
         let names: Vec<_> = u.extensions().iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["permessage-deflate", "x-foo", "x-bar"]);
-        let (response, _) =
-            u.accept(Accept::new().extension("permessage-deflate; server_max_window_bits=\"10\"")).unwrap();
+        let (response, _) = u.clone().accept(Accept::new().extension("x-foo; level=\"10\"")).unwrap();
         let text = String::from_utf8(response).unwrap();
-        assert!(text.contains("\r\nSec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=10\r\n"));
+        assert!(text.contains("\r\nSec-WebSocket-Extensions: x-foo; level=10\r\n"));
+        // permessage-deflate is the core's to accept (Config::deflate).
+        assert!(u.accept(Accept::new().extension("permessage-deflate")).is_err());
     }
 
     #[test]
