@@ -1,0 +1,308 @@
+//! The client side of the interoperability checks (`interop/run.sh`): runs
+//! the same checks as `interop/py_client.py` and `interop/node_client.js`
+//! with [`rfc6455::blocking::ClientBuilder`] against an echo server written
+//! with another library (Python `websockets`, Node `ws`).
+//!
+//! ```text
+//! cargo run --release --example interop_client -- ws://127.0.0.1:PORT [CHECK...]
+//! ```
+//!
+//! The server echoes text as text and binary as binary, chooses the first
+//! subprotocol offered, and serves the helper paths `/close/ID`, `/seen/ID`
+//! and `/server-close` (see `interop/README.md`). Prints `PASS name` or
+//! `FAIL name: detail` per check; exits with status 1 if any failed.
+
+// Examples live outside the sans-IO core: sockets and clocks are theirs.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rfc6455::blocking::{ClientBuilder, Options, WebSocket};
+use rfc6455::{CloseCode, Message};
+
+type Ws = WebSocket<TcpStream>;
+type CheckResult = Result<Option<String>, String>;
+
+const TEXT_UTF8: &str = "ascii, 2-byte é ñ ß, 3-byte € 漢字 ✓, 4-byte 𝄞 😀 🦀, mixed: a€𝄞é";
+
+fn options() -> Options {
+    let mut options = Options::default();
+    // Every read is bounded: a peer that stops answering fails the check.
+    options.idle_timeout = Some(Duration::from_secs(30));
+    options
+}
+
+fn connect(base: &str, path: &str, protocols: &[&str]) -> Result<(Ws, Option<String>), String> {
+    let url = format!("{base}{path}");
+    let mut builder = ClientBuilder::new(&url).map_err(|e| format!("{url}: {e}"))?.options(options());
+    for protocol in protocols {
+        builder = builder.protocol(*protocol);
+    }
+    let (ws, response) = builder.connect().map_err(|e| format!("connect {url}: {e}"))?;
+    Ok((ws, response.protocol().map(str::to_owned)))
+}
+
+fn describe(message: &Message) -> String {
+    fn head(bytes: &[u8]) -> String {
+        bytes.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    }
+    match message {
+        Message::Text(text) => {
+            format!("text {} bytes {:?}...", text.len(), text.chars().take(40).collect::<String>())
+        }
+        Message::Binary(data) => format!("binary {} bytes {}...", data.len(), head(data)),
+        Message::Ping(data) => format!("ping {} bytes {}", data.len(), head(data)),
+        Message::Pong(data) => format!("pong {} bytes {}", data.len(), head(data)),
+        Message::Close(frame) => format!("close {frame:?}"),
+    }
+}
+
+fn recv(ws: &mut Ws, what: &str) -> Result<Message, String> {
+    ws.read().map_err(|e| format!("{what}: read failed: {e}"))
+}
+
+fn expect(got: &Message, want: &Message, what: &str) -> Result<(), String> {
+    if got == want { Ok(()) } else { Err(format!("{what}: sent {}, received {}", describe(want), describe(got))) }
+}
+
+fn echo_one(ws: &mut Ws, message: Message, what: &str) -> Result<(), String> {
+    ws.send(&message).map_err(|e| format!("{what}: send failed: {e}"))?;
+    let got = recv(ws, what)?;
+    expect(&got, &message, what)
+}
+
+fn close_normally(mut ws: Ws) -> Result<(), String> {
+    ws.close(CloseCode::NORMAL, "").map_err(|e| format!("close: {e}"))
+}
+
+/// `n` bytes that are not a repetition of any short period.
+fn pattern(n: usize, salt: u8) -> Vec<u8> {
+    (0..n).map(|i| ((i.wrapping_mul(131) ^ (i >> 8)) as u8).wrapping_add(salt)).collect()
+}
+
+/// Valid UTF-8 exactly `n` bytes long, mixing 1- to 4-byte characters.
+fn text_of(n: usize) -> String {
+    let mut out = String::with_capacity(n);
+    let cycle = ['a', 'é', '€', '𝄞'];
+    let mut k = 0;
+    while out.len() < n {
+        let ch = cycle[k % cycle.len()];
+        if out.len() + ch.len_utf8() > n {
+            out.push('z');
+        } else {
+            out.push(ch);
+        }
+        k += 1;
+    }
+    out
+}
+
+fn check_subprotocol(base: &str) -> CheckResult {
+    let (mut ws, protocol) = connect(base, "/", &["chat", "superchat"])?;
+    if protocol.as_deref() != Some("chat") {
+        return Err(format!("offered chat, superchat: negotiated {protocol:?}, expected \"chat\""));
+    }
+    echo_one(&mut ws, Message::Text("after subprotocol".into()), "echo")?;
+    close_normally(ws)?;
+    let (ws, protocol) = connect(base, "/", &[])?;
+    if protocol.is_some() {
+        return Err(format!("offered none: negotiated {protocol:?}"));
+    }
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_text_utf8(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    echo_one(&mut ws, Message::Text(TEXT_UTF8.into()), "text")?;
+    for ch in ['é', '€', '𝄞', '\u{80}', '\u{7ff}', '\u{800}', '\u{ffff}', '\u{10000}', '\u{10ffff}'] {
+        echo_one(&mut ws, Message::Text(ch.to_string().repeat(3)), &format!("text U+{:04X}", ch as u32))?;
+    }
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_binary_256(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    echo_one(&mut ws, Message::Binary((0..=255).collect()), "binary 0..255")?;
+    echo_one(&mut ws, Message::Binary((0..=255u8).rev().cycle().take(1024).collect()), "binary 255..0 x4")?;
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_lengths(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    for n in [0, 1, 125, 126, 127, 65535, 65536, 65537] {
+        echo_one(&mut ws, Message::Binary(pattern(n, n as u8)), &format!("binary length {n}"))?;
+        echo_one(&mut ws, Message::Text(text_of(n)), &format!("text length {n}"))?;
+    }
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_large(base: &str, n: usize) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    echo_one(&mut ws, Message::Binary(pattern(n, 7)), &format!("binary {n} bytes"))?;
+    if n <= 1 << 20 {
+        echo_one(&mut ws, Message::Text(text_of(n)), &format!("text {n} bytes"))?;
+    }
+    close_normally(ws)?;
+    Ok(None)
+}
+
+/// Reads until both the pong for `ping` and the echo of `message` arrived.
+fn expect_pong_and_echo(ws: &mut Ws, ping: &[u8], message: &Message, what: &str) -> Result<(), String> {
+    let mut pong = false;
+    let mut echoed = false;
+    for _ in 0..4 {
+        if pong && echoed {
+            break;
+        }
+        match recv(ws, what)? {
+            Message::Pong(data) if !pong && data == ping => pong = true,
+            got if !echoed => {
+                expect(&got, message, what)?;
+                echoed = true;
+            }
+            got => return Err(format!("{what}: unexpected {}", describe(&got))),
+        }
+    }
+    if pong && echoed { Ok(()) } else { Err(format!("{what}: pong {pong}, echo {echoed}")) }
+}
+
+fn check_fragmented_ping(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    let send = |r: Result<(), rfc6455::blocking::Error>| r.map_err(|e| format!("send fragment: {e}"));
+    // Text, with a 4-byte character split across fragments.
+    let text = "fragménted 𝄞!";
+    let bytes = text.as_bytes();
+    let split = text.find('𝄞').unwrap() + 2;
+    send(ws.send_fragment(Some(true), &bytes[..4], false))?;
+    send(ws.ping(b"mid-text"))?;
+    send(ws.send_fragment(None, &bytes[4..split], false))?;
+    send(ws.send_fragment(None, &bytes[split..], true))?;
+    expect_pong_and_echo(&mut ws, b"mid-text", &Message::Text(text.into()), "fragmented text")?;
+    // Binary, with an empty fragment.
+    let data: Vec<u8> = (0..=255).collect();
+    send(ws.send_fragment(Some(false), &data[..100], false))?;
+    send(ws.ping(b"mid-binary"))?;
+    send(ws.send_fragment(None, &data[100..200], false))?;
+    send(ws.send_fragment(None, &[], false))?;
+    send(ws.send_fragment(None, &data[200..], true))?;
+    expect_pong_and_echo(&mut ws, b"mid-binary", &Message::Binary(data), "fragmented binary")?;
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_pipelined(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    let sent: Vec<Message> = (0..100)
+        .map(|i| {
+            if i % 2 == 0 {
+                Message::Text(format!("message {i} €"))
+            } else {
+                Message::Binary(pattern(i * 10, i as u8))
+            }
+        })
+        .collect();
+    for message in &sent {
+        ws.send(message).map_err(|e| format!("send: {e}"))?;
+    }
+    for (i, message) in sent.iter().enumerate() {
+        let what = format!("pipelined #{i}");
+        let got = recv(&mut ws, &what)?;
+        expect(&got, message, &what)?;
+    }
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn check_ping_pong(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/", &[])?;
+    let payloads: [Vec<u8>; 4] = [vec![], b"hello".to_vec(), (0..125).collect(), "pïng €".as_bytes().to_vec()];
+    for payload in payloads {
+        ws.ping(&payload).map_err(|e| format!("ping: {e}"))?;
+        let got = recv(&mut ws, "pong")?;
+        expect(&got, &Message::Pong(payload), "ping")?;
+    }
+    echo_one(&mut ws, Message::Text("still open".into()), "echo after pings")?;
+    close_normally(ws)?;
+    Ok(None)
+}
+
+fn unique_id() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("rust-{}-{nanos}", std::process::id())
+}
+
+fn check_close_4000(base: &str) -> CheckResult {
+    let id = unique_id();
+    let (mut ws, _) = connect(base, &format!("/close/{id}"), &[])?;
+    echo_one(&mut ws, Message::Text("before close".into()), "echo")?;
+    // Send our close, then read the peer's answer ourselves so we can see it
+    // (`close` would discard it).
+    ws.send(&Message::Close(Some(rfc6455::OwnedCloseFrame { code: CloseCode::from(4000), reason: "bye".into() })))
+        .map_err(|e| format!("close: {e}"))?;
+    let answer = recv(&mut ws, "close answer")?;
+    let echoed = match &answer {
+        Message::Close(Some(frame)) if frame.code == CloseCode::from(4000) => format!("4000 {:?}", frame.reason),
+        other => return Err(format!("closed with 4000 \"bye\": peer answered {}", describe(other))),
+    };
+    let (mut report, _) = connect(base, &format!("/seen/{id}"), &[])?;
+    let seen = recv(&mut report, "report")?;
+    if seen != Message::Text("4000 bye".into()) {
+        return Err(format!("closed with 4000 \"bye\": the server saw {}", describe(&seen)));
+    }
+    let _ = recv(&mut report, "report close");
+    Ok(Some(format!("echoed close: {echoed}")))
+}
+
+fn check_server_close(base: &str) -> CheckResult {
+    let (mut ws, _) = connect(base, "/server-close", &[])?;
+    match recv(&mut ws, "server close")? {
+        Message::Close(Some(frame)) if frame.code == CloseCode::from(4001) && frame.reason == "server bye" => Ok(None),
+        other => Err(format!("expected close 4001 \"server bye\", received {}", describe(&other))),
+    }
+}
+
+type Check = fn(&str) -> CheckResult;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(base) = args.next() else {
+        eprintln!("usage: interop_client ws://HOST:PORT [CHECK...]");
+        return ExitCode::from(2);
+    };
+    let base = base.trim_end_matches('/').to_owned();
+    let only: Vec<String> = args.collect();
+    let checks: [(&str, Check); 11] = [
+        ("subprotocol", check_subprotocol),
+        ("text-utf8", check_text_utf8),
+        ("binary-256", check_binary_256),
+        ("length-boundaries", check_lengths),
+        ("large-1MiB", |base| check_large(base, 1 << 20)),
+        ("large-16MiB", |base| check_large(base, 16 << 20)),
+        ("fragmented-ping", check_fragmented_ping),
+        ("pipelined-100", check_pipelined),
+        ("ping-pong", check_ping_pong),
+        ("close-4000", check_close_4000),
+        ("server-close-4001", check_server_close),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        if !only.is_empty() && !only.iter().any(|o| o == name) {
+            continue;
+        }
+        match check(&base) {
+            Ok(None) => println!("PASS {name}"),
+            Ok(Some(note)) => println!("PASS {name} ({note})"),
+            Err(detail) => {
+                failed += 1;
+                println!("FAIL {name}: {detail}");
+            }
+        }
+    }
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}

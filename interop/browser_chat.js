@@ -1,0 +1,113 @@
+// A real browser against the `chat` example: headless Chromium (Debian's
+// package), driven by playwright-core, opens the chat page in two tabs with
+// different names; each sends a message; both must show both messages and the
+// connected state. Saves a screenshot.
+//
+// Usage: node browser_chat.js http://127.0.0.1:PORT/ SCREENSHOT.png
+"use strict";
+
+const fs = require("node:fs");
+const os = require("node:os");
+const path = require("node:path");
+const { chromium } = require("playwright-core");
+
+const EXECUTABLE = process.env.CHROMIUM || "/usr/bin/chromium";
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const STEP_TIMEOUT_MS = 15000;
+
+const results = [];
+function report(name, ok, detail) {
+  results.push(ok);
+  console.log(`${ok ? "PASS" : "FAIL"} ${name}${detail ? `: ${detail}` : ""}`);
+}
+
+async function step(name, fn) {
+  try {
+    const note = await fn();
+    report(name, true, note);
+    return true;
+  } catch (error) {
+    report(name, false, String(error.message || error).split("\n")[0]);
+    return false;
+  }
+}
+
+async function main() {
+  const [url, screenshot] = process.argv.slice(2);
+  if (!url || !screenshot) {
+    console.error("usage: node browser_chat.js http://127.0.0.1:PORT/ SCREENSHOT.png");
+    process.exit(2);
+  }
+  // A fresh, throwaway profile for every run.
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "rfc6455-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: EXECUTABLE,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 900, height: 600 },
+    timeout: 30000,
+  });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const names = ["ada", "grace"];
+  const pages = [];
+  try {
+    const opened = await step("browser-open-two-tabs", async () => {
+      for (const name of names) {
+        const page = await context.newPage();
+        page.on("pageerror", (error) => console.log(`page error (${name}): ${error}`));
+        await page.goto(url);
+        // The name is part of the WebSocket URL: changing it reconnects.
+        await page.fill("#name", name);
+        await page.press("#name", "Enter");
+        pages.push(page);
+      }
+    });
+    if (!opened) return;
+    await step("browser-connected-state", async () => {
+      for (const page of pages) {
+        await page.waitForSelector('#state[data-state="open"]');
+        const text = (await page.textContent("#state")).trim();
+        if (text !== "connected") throw new Error(`#state says ${JSON.stringify(text)}`);
+        // The reconnect with the new name is the current connection.
+        await page.waitForFunction(
+          (name) => [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(`${name} joined`)),
+          names[pages.indexOf(page)],
+        );
+      }
+    });
+    await step("browser-send-and-see-both", async () => {
+      for (let i = 0; i < pages.length; i++) {
+        await pages[i].fill("#message", `hello from ${names[i]} ✓ 𝄞`);
+        await pages[i].click("#send");
+      }
+      const expected = names.map((name) => `${name}: hello from ${name} ✓ 𝄞`);
+      for (const page of pages) {
+        await page.waitForFunction((want) => {
+          const seen = [...document.querySelectorAll("#messages li")].map((li) => li.textContent);
+          return want.every((line) => seen.includes(line));
+        }, expected);
+      }
+    });
+    await step("browser-screenshot", async () => {
+      await pages[0].screenshot({ path: screenshot });
+      const size = fs.statSync(screenshot).size;
+      if (size < 1000) throw new Error(`screenshot is only ${size} bytes`);
+      return `${screenshot} (${size} bytes)`;
+    });
+  } finally {
+    await context.close().catch(() => {});
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main()
+  .catch((error) => report("browser", false, String(error.message || error).split("\n")[0]))
+  .finally(() => process.exit(results.length && results.every(Boolean) ? 0 : 1));
