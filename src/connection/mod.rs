@@ -314,7 +314,12 @@ impl BufferSizer {
     }
 
     pub(crate) fn shrink_target(&self, capacity: usize) -> Option<usize> {
-        let target = self.base.max(self.recent);
+        self.shrink_target_above(capacity, 0)
+    }
+
+    /// Like [`shrink_target`](Self::shrink_target), never going below `floor`.
+    pub(crate) fn shrink_target_above(&self, capacity: usize, floor: usize) -> Option<usize> {
+        let target = self.base.max(self.recent).max(floor);
         (capacity > 4 * target).then_some(target)
     }
 

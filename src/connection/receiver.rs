@@ -164,6 +164,8 @@ impl Receiver {
             self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
         }
         self.end += bytes.len();
+        // Chunks as large as the current read size count as full reads.
+        self.adapt_read_hint(bytes.len(), bytes.len() >= self.read_hint);
     }
 
     /// Free space to read into directly, without an intermediate copy; follow
@@ -194,7 +196,14 @@ impl Receiver {
             return;
         }
         self.end += n;
-        if n == offered && n >= self.read_hint {
+        self.adapt_read_hint(n, n == offered);
+    }
+
+    /// Reads that fill the space offered double the next offer (up to
+    /// [`MAX_READ_HINT`]); reads far below it halve it (down to
+    /// `read_buffer_size`).
+    fn adapt_read_hint(&mut self, n: usize, filled: bool) {
+        if filled && n >= self.read_hint {
             self.read_hint = (self.read_hint * 2).min(MAX_READ_HINT);
         } else if n < self.read_hint / 4 {
             self.read_hint = (self.read_hint / 2).max(self.min_read);
@@ -348,7 +357,11 @@ impl Receiver {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
-            if let Some(target) = self.buf_sizer.shrink_target(self.buf.len()) {
+            // Never below the size reads are currently offered: a burst of
+            // small frames read in large chunks would otherwise shrink the
+            // buffer after every batch and regrow (and zero) it on the next
+            // read.
+            if let Some(target) = self.buf_sizer.shrink_target_above(self.buf.len(), self.read_hint) {
                 self.buf.truncate(target);
                 self.buf.shrink_to(target);
             }
