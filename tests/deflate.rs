@@ -290,3 +290,35 @@ fn a_malformed_offer_never_panics_and_is_declined() {
         }
     }
 }
+
+/// Found by the `connection_deflate` fuzz target: fed whole, a compressed text
+/// frame failed as corrupt deflate data; fed a byte at a time, the text it had
+/// already inflated failed UTF-8 validation first. What inflates before an
+/// inflate error is now validated first, so the first error in the stream
+/// wins however the input is cut.
+#[test]
+fn inflate_and_utf8_errors_come_in_stream_order_for_any_chunking() {
+    let params = DeflateParams {
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 8,
+        client_max_window_bits: 14,
+    };
+    // A masked, compressed, unfinished text frame declaring 66 bytes.
+    let bytes = [0x41, 0xc2, 0x85, 0xff, 0xff, 0x29, 0xef, 0xff, 0x82, 0x9b];
+    let server = || Connection::with_extensions(Role::Server, Config::default(), Some(params));
+    let mut whole = server();
+    whole.receive(&bytes);
+    let whole_error = whole.poll_event().unwrap_err();
+    let mut bytewise = server();
+    let mut bytewise_error = None;
+    for byte in bytes {
+        bytewise.receive(&[byte]);
+        if let Err(error) = bytewise.poll_event() {
+            bytewise_error = Some(error);
+            break;
+        }
+    }
+    assert_eq!(Some(whole_error.clone()), bytewise_error);
+    assert_eq!(whole_error.close_code(), 1007.into());
+}

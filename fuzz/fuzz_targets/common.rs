@@ -2,7 +2,7 @@
 //! in arbitrary chunks must give the same events, error, state and output, and
 //! the buffers must stay proportional to the input.
 
-use rfc6455::{Config, Connection, Message, ProtocolError, Role, State};
+use rfc6455::{Config, Connection, DeflateParams, Message, ProtocolError, Role, State};
 
 /// Small limits, so that the limit paths are reached by short inputs.
 pub fn config(seed: u8) -> Config {
@@ -45,8 +45,21 @@ fn drain(conn: &mut Connection, trace: &mut Trace) {
 /// Feeds `data` in the chunks `cuts` describes (each byte a chunk length,
 /// 0 meaning "whole rest"), alternating `receive` and `read_buffer` so both
 /// input paths are covered.
-pub fn run(role: Role, seed: u8, data: &[u8], cuts: &[u8]) -> Trace {
-    let mut conn = Connection::new(role, config(seed));
+/// permessage-deflate parameters picked by the seed, when `deflate` is set.
+fn deflate_params(deflate: bool, seed: u8) -> Option<DeflateParams> {
+    deflate.then(|| DeflateParams {
+        server_no_context_takeover: seed & 1 != 0,
+        client_no_context_takeover: seed & 2 != 0,
+        server_max_window_bits: 8 + (seed >> 2) % 8,
+        client_max_window_bits: 8 + (seed >> 5) % 8,
+    })
+}
+
+pub fn run(role: Role, deflate: bool, seed: u8, data: &[u8], cuts: &[u8]) -> Trace {
+    let config = config(seed);
+    // Inflating may legitimately produce up to a whole message from little input.
+    let allowance = if deflate { config.max_message_size + 1 } else { 0 };
+    let mut conn = Connection::with_extensions(role, config, deflate_params(deflate, seed));
     let mut trace = Trace { events: Vec::new(), error: None, output: Vec::new(), state: State::Open };
     let mut rest = data;
     let mut i = 0;
@@ -63,13 +76,13 @@ pub fn run(role: Role, seed: u8, data: &[u8], cuts: &[u8]) -> Trace {
             rest = &rest[n..];
             i += 1;
             drain(&mut conn, &mut trace);
-            check_memory(&conn, data.len());
+            check_memory(&conn, data.len(), allowance);
             continue;
         }
         rest = &rest[n..];
         i += 1;
         drain(&mut conn, &mut trace);
-        check_memory(&conn, data.len());
+        check_memory(&conn, data.len(), allowance);
     }
     conn.receive_eof();
     drain(&mut conn, &mut trace);
@@ -78,23 +91,23 @@ pub fn run(role: Role, seed: u8, data: &[u8], cuts: &[u8]) -> Trace {
 }
 
 /// Memory follows the bytes received: never more than a small multiple of
-/// the input plus the read buffer.
-fn check_memory(conn: &Connection, input: usize) {
+/// the input plus the read buffer (plus, with compression, one message).
+fn check_memory(conn: &Connection, input: usize, allowance: usize) {
     let held = conn.buffer_capacity();
-    assert!(held <= 4 * input + (64 << 10), "{held} bytes held for {input} bytes of input");
+    assert!(held <= 4 * input + (64 << 10) + allowance, "{held} bytes held for {input} bytes of input");
 }
 
 /// The whole oracle for one role.
-pub fn check(role: Role, input: &[u8]) {
+pub fn check(role: Role, deflate: bool, input: &[u8]) {
     let Some((&seed, rest)) = input.split_first() else { return };
     let cut_len = usize::from(seed % 16);
     let (cuts, data) = rest.split_at(cut_len.min(rest.len()));
-    let whole = run(role, seed, data, &[]);
-    let chunked = run(role, seed, data, cuts);
+    let whole = run(role, deflate, seed, data, &[]);
+    let chunked = run(role, deflate, seed, data, cuts);
     assert_eq!(whole, chunked, "chunking changed the result");
-    let bytes = run(role, seed, data, &[1]);
+    let bytes = run(role, deflate, seed, data, &[1]);
     let single: Vec<u8> = std::iter::repeat_n(1, data.len()).collect();
-    let one_by_one = run(role, seed, data, &single);
+    let one_by_one = run(role, deflate, seed, data, &single);
     assert_eq!(bytes.events, one_by_one.events);
     assert_eq!(whole, one_by_one, "byte-at-a-time changed the result");
 }

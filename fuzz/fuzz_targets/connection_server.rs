@@ -4,4 +4,4 @@
 #[path = "common.rs"]
 mod common;
 
-libfuzzer_sys::fuzz_target!(|input: &[u8]| common::check(rfc6455::Role::Server, input));
+libfuzzer_sys::fuzz_target!(|input: &[u8]| common::check(rfc6455::Role::Server, false, input));

@@ -519,14 +519,16 @@ impl Receiver {
         let completes = frame.done + chunk.len() == frame.len;
         if frame.compressed {
             let produced_from = self.message.len();
-            if let Some(inflater) = &mut self.inflater
-                && let Err(error) = inflater.inflate(&self.buf[from..to], &mut self.message, self.max_message_size)
-            {
-                return Err(self.inflate_error(error));
-            }
+            let inflated = match &mut self.inflater {
+                Some(inflater) => inflater.inflate(&self.buf[from..to], &mut self.message, self.max_message_size),
+                None => Ok(()),
+            };
+            // What inflated before a failure is checked first, so the error
+            // is the first one in the stream however the input was cut.
             if frame.text {
                 self.utf8.feed(&self.message[produced_from..]).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
+            inflated.map_err(|e| self.inflate_error(e))?;
             frame.done += to - from;
             self.start = to;
             return Ok(());
@@ -587,14 +589,14 @@ impl Receiver {
                 let kind = self.message_kind.take();
                 if std::mem::take(&mut self.message_compressed) {
                     let produced_from = self.message.len();
-                    if let Some(inflater) = &mut self.inflater
-                        && let Err(error) = inflater.finish_message(&mut self.message, self.max_message_size)
-                    {
-                        return Err(self.inflate_error(error));
-                    }
+                    let inflated = match &mut self.inflater {
+                        Some(inflater) => inflater.finish_message(&mut self.message, self.max_message_size),
+                        None => Ok(()),
+                    };
                     if kind == Some(MessageKind::Text) {
                         self.utf8.feed(&self.message[produced_from..]).map_err(|_| ProtocolError::InvalidUtf8)?;
                     }
+                    inflated.map_err(|e| self.inflate_error(e))?;
                 }
                 self.release.message = true;
                 self.message_sizer.observe(self.message.len());
