@@ -16,7 +16,11 @@ use crate::Config;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Options {
-    /// Protocol limits and knobs.
+    /// Protocol limits and knobs. Unlike the core's own default, it offers
+    /// and accepts permessage-deflate ([`Config::deflate`]) with the default
+    /// policy, which keeps no compression context between messages, so idle
+    /// connections cost no compression memory. Set `config.deflate = None` to
+    /// turn it off.
     pub config: Config,
     /// Longest wait for a TCP connection to be established (client).
     /// Default 10 s.
@@ -48,7 +52,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            config: Config::default(),
+            config: Config { deflate: Some(crate::DeflateConfig::default()), ..Config::default() },
             connect_timeout: Some(Duration::from_secs(10)),
             handshake_timeout: Some(Duration::from_secs(10)),
             idle_timeout: None,

@@ -1,0 +1,118 @@
+//! Why flate2 with the zlib-rs backend: raw deflate with window-bit control
+//! (which permessage-deflate's `*_max_window_bits` needs and miniz_oxide
+//! lacks) at a speed measured here against miniz_oxide, the other pure-Rust
+//! deflate, on the JSON-like messages WebSocket applications send. Also: the
+//! cost of a whole compressed message round trip through the connection.
+//!
+//! `cargo bench --bench deflate`
+#![allow(clippy::field_reassign_with_default)] // Config is non_exhaustive
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use rfc6455::{Config, Connection, DeflateConfig, DeflateParams, Role};
+use std::hint::black_box;
+
+fn json(len: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 128);
+    let mut i = 0u64;
+    while out.len() < len {
+        let line = format!(
+            r#"{{"id":{i},"user":"user{}","room":"lobby","text":"message number {i} with some text","ts":{}}},"#,
+            i % 97,
+            1_700_000_000 + i * 7
+        );
+        out.extend_from_slice(line.as_bytes());
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+fn zlib_rs_compress(input: &[u8], level: u32) -> Vec<u8> {
+    let mut c = Compress::new_with_window_bits(Compression::new(level), false, 15);
+    let mut out = Vec::with_capacity(input.len() / 2 + 64);
+    loop {
+        let before = c.total_in() as usize;
+        c.compress_vec(&input[before..], &mut out, FlushCompress::Sync).unwrap();
+        if c.total_in() as usize == input.len() && out.len() < out.capacity() {
+            return out;
+        }
+        out.reserve(out.capacity());
+    }
+}
+
+fn zlib_rs_decompress(input: &[u8], expected: usize) -> Vec<u8> {
+    let mut d = Decompress::new_with_window_bits(false, 15);
+    let mut out = Vec::with_capacity(expected + 64);
+    d.decompress_vec(input, &mut out, FlushDecompress::Sync).unwrap();
+    out
+}
+
+fn backends(c: &mut Criterion) {
+    for size in [1 << 10, 16 << 10, 256 << 10] {
+        let input = json(size);
+        let mut group = c.benchmark_group(format!("deflate_backend/{}KiB", size >> 10));
+        group.throughput(Throughput::Bytes(size as u64));
+        for level in [1u8, 6] {
+            group.bench_with_input(BenchmarkId::new("zlib-rs compress", level), &input, |b, input| {
+                b.iter(|| zlib_rs_compress(black_box(input), u32::from(level)))
+            });
+            group.bench_with_input(BenchmarkId::new("miniz_oxide compress", level), &input, |b, input| {
+                b.iter(|| miniz_oxide::deflate::compress_to_vec(black_box(input), level))
+            });
+        }
+        let compressed = zlib_rs_compress(&input, 6);
+        let plain = miniz_oxide::deflate::compress_to_vec(&input, 6);
+        group.bench_with_input(BenchmarkId::new("zlib-rs decompress", 6), &compressed, |b, data| {
+            b.iter(|| zlib_rs_decompress(black_box(data), size))
+        });
+        group.bench_with_input(BenchmarkId::new("miniz_oxide decompress", 6), &plain, |b, data| {
+            b.iter(|| miniz_oxide::inflate::decompress_to_vec(black_box(data)).unwrap())
+        });
+        group.finish();
+        println!(
+            "{}KiB JSON at level 6: zlib-rs {} bytes, miniz_oxide {} bytes",
+            size >> 10,
+            compressed.len(),
+            plain.len()
+        );
+    }
+}
+
+/// A message sent through a client connection and received by a server, with
+/// and without permessage-deflate (no context takeover, the default policy).
+fn round_trip(c: &mut Criterion) {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    for size in [1 << 10, 16 << 10] {
+        let text = String::from_utf8(json(size)).unwrap();
+        let mut group = c.benchmark_group(format!("deflate_round_trip/{}KiB", size >> 10));
+        group.throughput(Throughput::Bytes(size as u64));
+        for (name, deflate) in [("plain", None), ("deflate", Some(params))] {
+            let mut config = Config::default();
+            config.deflate = Some(DeflateConfig::default());
+            config.rng_seed = Some([1; 32]);
+            let mut client = Connection::with_extensions(Role::Client, config.clone(), deflate);
+            let mut server = Connection::with_extensions(Role::Server, config, deflate);
+            let mut wire = Vec::new();
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    client.send_text(black_box(&text)).unwrap();
+                    wire.clear();
+                    client.take_output(&mut wire);
+                    server.receive(&wire);
+                    let event = server.poll_event().unwrap().unwrap();
+                    black_box(event);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, backends, round_trip);
+criterion_main!(benches);
