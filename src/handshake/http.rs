@@ -64,10 +64,29 @@ impl HeadScanner {
     /// Fails with [`Limit::MaxHandshakeSize`] as soon as more than `max` bytes
     /// are held without the end of the head among the first `max`.
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> Result<bool, HandshakeError> {
-        self.buf.extend_from_slice(bytes);
         if self.end.is_some() {
+            self.buf.extend_from_slice(bytes);
             return Ok(true);
         }
+        // Until the end of the head is found, nothing past one byte over the
+        // limit is kept: a huge chunk is not copied just to be refused.
+        let room = (self.max + 1).saturating_sub(self.buf.len());
+        let (head, rest) = bytes.split_at(bytes.len().min(room));
+        self.buf.extend_from_slice(head);
+        let found = self.scan();
+        if found {
+            // What follows the head (the first frames) belongs to the connection.
+            self.buf.extend_from_slice(rest);
+            return Ok(true);
+        }
+        if self.buf.len() > self.max {
+            return Err(HandshakeError::LimitExceeded { limit: Limit::MaxHandshakeSize, max: self.max });
+        }
+        Ok(false)
+    }
+
+    /// Scans the bytes not scanned yet for the blank line ending the head.
+    fn scan(&mut self) -> bool {
         let limit = self.buf.len().min(self.max);
         let window = self.buf.get(self.scanned..limit).unwrap_or_default();
         for (offset, &b) in window.iter().enumerate() {
@@ -81,7 +100,7 @@ impl HeadScanner {
                     if self.in_message {
                         self.end = Some(pos + 1);
                         self.scanned = pos + 1;
-                        return Ok(true);
+                        return true;
                     }
                     self.start = pos + 1;
                     LineState::Start
@@ -95,10 +114,7 @@ impl HeadScanner {
             };
         }
         self.scanned = limit;
-        if self.buf.len() > self.max {
-            return Err(HandshakeError::LimitExceeded { limit: Limit::MaxHandshakeSize, max: self.max });
-        }
-        Ok(false)
+        false
     }
 
     /// The complete head (start line to blank line, inclusive) and every byte
@@ -355,6 +371,20 @@ impl HandshakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_chunk_is_not_copied_past_the_limit() {
+        let mut scanner = HeadScanner::new(1024);
+        let huge = vec![b'a'; 20 << 20];
+        assert!(scanner.feed(&huge).is_err());
+        assert!(scanner.buf.capacity() <= 4096, "{} bytes kept of 20 MiB", scanner.buf.capacity());
+        // Bytes after a complete head are the connection's, however many.
+        let mut scanner = HeadScanner::new(1024);
+        let mut chunk = b"GET / HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+        chunk.extend(std::iter::repeat_n(0x82, 1 << 20));
+        assert_eq!(scanner.feed(&chunk), Ok(true));
+        assert_eq!(scanner.parts().map(|(_, rest)| rest.len()), Some(1 << 20));
+    }
 
     fn scan_all(s: &mut HeadScanner, input: &[u8]) -> Result<bool, HandshakeError> {
         s.feed(input)
