@@ -6,7 +6,7 @@
 //! is caught as soon as it is received and a message that ends in the middle of
 //! a code point is caught at its end.
 
-use std::str;
+use simdutf8::compat::from_utf8;
 
 /// Validates a byte stream as UTF-8, one piece at a time.
 #[derive(Clone, Debug, Default)]
@@ -32,7 +32,7 @@ impl Utf8Validator {
             self.partial[have..have + take].copy_from_slice(&piece[..take]);
             let filled = have + take;
             piece = &piece[take..];
-            match str::from_utf8(&self.partial[..filled]) {
+            match from_utf8(&self.partial[..filled]) {
                 Ok(_) => self.partial_len = 0,
                 Err(e) if e.error_len().is_some() => return Err(InvalidUtf8),
                 Err(_) => {
@@ -42,7 +42,7 @@ impl Utf8Validator {
                 }
             }
         }
-        match str::from_utf8(piece) {
+        match from_utf8(piece) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
             Err(e) => {
@@ -109,7 +109,7 @@ mod tests {
             b"",
         ];
         for sample in samples {
-            let expected = str::from_utf8(sample).is_ok();
+            let expected = std::str::from_utf8(sample).is_ok();
             for a in 0..=sample.len() {
                 for b in a..=sample.len() {
                     assert_eq!(feed_split(sample, &[a, b]).is_ok(), expected, "{sample:x?} split {a} {b}");

@@ -299,7 +299,7 @@ impl Receiver {
             RawEvent::Binary(Source::Message) => Ok(Some(Event::Binary(&self.message))),
             // The fields are borrowed one at a time so that the error path may
             // still record the failure.
-            RawEvent::Text(Source::Input(range)) => match str::from_utf8(&self.buf[range]) {
+            RawEvent::Text(Source::Input(range)) => match simdutf8::basic::from_utf8(&self.buf[range]) {
                 Ok(text) => Ok(Some(Event::Text(text))),
                 Err(_) => {
                     self.error = Some(ProtocolError::InvalidUtf8);
@@ -307,7 +307,7 @@ impl Receiver {
                     Err(ProtocolError::InvalidUtf8)
                 }
             },
-            RawEvent::Text(Source::Message) => match str::from_utf8(&self.message) {
+            RawEvent::Text(Source::Message) => match simdutf8::basic::from_utf8(&self.message) {
                 Ok(text) => Ok(Some(Event::Text(text))),
                 Err(_) => {
                     self.error = Some(ProtocolError::InvalidUtf8);
