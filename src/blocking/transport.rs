@@ -38,48 +38,36 @@ pub trait Transport: Read + Write + Sized {
     }
 }
 
-impl Transport for TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
+/// The impl for a socket type whose inherent methods already do each job.
+macro_rules! socket_transport {
+    ($socket:ty) => {
+        impl Transport for $socket {
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                Self::set_read_timeout(self, timeout)
+            }
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
+            fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                Self::set_write_timeout(self, timeout)
+            }
 
-    fn shutdown(&self) -> io::Result<()> {
-        match Self::shutdown(self, Shutdown::Both) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            other => other,
+            fn shutdown(&self) -> io::Result<()> {
+                match Self::shutdown(self, Shutdown::Both) {
+                    // Already closed by the peer: nothing left to do.
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+                    other => other,
+                }
+            }
+
+            fn try_clone(&self) -> io::Result<Self> {
+                Self::try_clone(self)
+            }
         }
-    }
-
-    fn try_clone(&self) -> io::Result<Self> {
-        Self::try_clone(self)
-    }
+    };
 }
 
+socket_transport!(TcpStream);
 #[cfg(unix)]
-impl Transport for std::os::unix::net::UnixStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_read_timeout(self, timeout)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        Self::set_write_timeout(self, timeout)
-    }
-
-    fn shutdown(&self) -> io::Result<()> {
-        match Self::shutdown(self, Shutdown::Both) {
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-            other => other,
-        }
-    }
-
-    fn try_clone(&self) -> io::Result<Self> {
-        Self::try_clone(self)
-    }
-}
+socket_transport!(std::os::unix::net::UnixStream);
 
 /// Writes all of `bytes`; a write that times out is
 /// [`Timeout::Write`](super::Timeout::Write).
