@@ -11,16 +11,25 @@
 //! subprotocol offered, and serves the helper paths `/close/ID`, `/seen/ID`
 //! and `/server-close` (see `interop/README.md`). Prints `PASS name` or
 //! `FAIL name: detail` per check; exits with status 1 if any failed.
+//!
+//! Every connection offers permessage-deflate (the adapters' default); the
+//! `deflate` check asserts it was negotiated and that a large compressible
+//! message crosses the wire compressed in both directions (bytes counted on
+//! the socket), and `no-deflate` offers nothing and asserts the server
+//! answers without the extension.
 
 // Examples live outside the sans-IO core: sockets and clocks are theirs.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rfc6455::blocking::{ClientBuilder, Options, WebSocket};
-use rfc6455::{CloseCode, Message};
+use rfc6455::blocking::{ClientBuilder, Options, Transport, WebSocket};
+use rfc6455::{CloseCode, HandshakeResponse, Message, PERMESSAGE_DEFLATE};
 
 type Ws = WebSocket<TcpStream>;
 type CheckResult = Result<Option<String>, String>;
@@ -42,6 +51,161 @@ fn connect(base: &str, path: &str, protocols: &[&str]) -> Result<(Ws, Option<Str
     }
     let (ws, response) = builder.connect().map_err(|e| format!("connect {url}: {e}"))?;
     Ok((ws, response.protocol().map(str::to_owned)))
+}
+
+/// Bytes read from and written to one TCP connection, handshake included.
+#[derive(Debug, Default)]
+struct Counters {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+impl Counters {
+    fn get(&self) -> (u64, u64) {
+        (self.read.load(Ordering::Relaxed), self.written.load(Ordering::Relaxed))
+    }
+}
+
+/// A TCP stream that counts the bytes crossing it: what the wire carried.
+struct Counted {
+    stream: TcpStream,
+    counters: Arc<Counters>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        self.counters.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Transport for Counted {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.stream.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        Transport::shutdown(&self.stream)
+    }
+}
+
+/// Connects to `base` + `/` offering permessage-deflate (`deflate`) or no
+/// extension at all, over a [`Counted`] stream.
+fn connect_counted(
+    base: &str,
+    deflate: bool,
+) -> Result<(WebSocket<Counted>, HandshakeResponse, Arc<Counters>), String> {
+    let url = format!("{base}/");
+    let mut options = options();
+    if !deflate {
+        options.config.deflate = None;
+    }
+    let builder = ClientBuilder::new(&url).map_err(|e| format!("{url}: {e}"))?.options(options);
+    let host = url.trim_start_matches("ws://").split('/').next().unwrap_or_default().to_owned();
+    let stream = TcpStream::connect(&host).map_err(|e| format!("connect {host}: {e}"))?;
+    stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let counters = Arc::new(Counters::default());
+    let counted = Counted { stream, counters: Arc::clone(&counters) };
+    let (ws, response) = builder.connect_on(counted).map_err(|e| format!("handshake {url}: {e}"))?;
+    Ok((ws, response, counters))
+}
+
+/// About `len` bytes of JSON-like text (chat or dashboard records): compresses
+/// five- to ten-fold.
+fn json(len: usize) -> String {
+    let mut out = String::with_capacity(len + 160);
+    out.push('[');
+    let mut i = 0u64;
+    while out.len() < len {
+        out.push_str(&format!(
+            r#"{{"id":{i},"user":"user{}","room":"lobby","text":"message number {i} with some text","ts":{}}},"#,
+            i % 97,
+            1_700_000_000 + i * 7
+        ));
+        i += 1;
+    }
+    out.pop();
+    out.push(']');
+    out
+}
+
+/// Echoes `message` and returns the bytes (written, read) on the wire for it.
+fn echo_counted(
+    ws: &mut WebSocket<Counted>,
+    counters: &Counters,
+    message: Message,
+    what: &str,
+) -> Result<(u64, u64), String> {
+    let (read0, written0) = counters.get();
+    ws.send(&message).map_err(|e| format!("{what}: send failed: {e}"))?;
+    let got = ws.read().map_err(|e| format!("{what}: read failed: {e}"))?;
+    expect(&got, &message, what)?;
+    let (read1, written1) = counters.get();
+    Ok((written1 - written0, read1 - read0))
+}
+
+fn check_deflate(base: &str) -> CheckResult {
+    let (mut ws, response, counters) = connect_counted(base, true)?;
+    let header = response.headers().get_str("sec-websocket-extensions").unwrap_or("").to_owned();
+    if !response.extensions().iter().any(|e| e.name == PERMESSAGE_DEFLATE) {
+        return Err(format!("offered permessage-deflate: the response has extensions {header:?}"));
+    }
+    if !ws.connection().receiver().deflate_negotiated() {
+        return Err(format!("response {header:?}, but the connection does not inflate"));
+    }
+    let text = json(256 << 10);
+    let n = text.len() as u64;
+    let (up, down) = echo_counted(&mut ws, &counters, Message::Text(text), "256 KiB JSON text")?;
+    // Compressed, both ways: JSON shrinks far more than four-fold.
+    if up * 4 > n || down * 4 > n {
+        return Err(format!("{n} bytes of JSON took {up} bytes to send and {down} bytes to receive: not compressed"));
+    }
+    let (bup, bdown) =
+        echo_counted(&mut ws, &counters, Message::Binary(json(64 << 10).into_bytes()), "64 KiB JSON binary")?;
+    if bup * 4 > 64 << 10 || bdown * 4 > 64 << 10 {
+        return Err(format!("64 KiB of binary JSON took {bup} / {bdown} bytes: not compressed"));
+    }
+    // Many small ones: contexts are reset or kept correctly between messages.
+    for i in 0..20 {
+        echo_counted(&mut ws, &counters, Message::Text(json(1024 + i)), &format!("1 KiB JSON #{i}"))?;
+    }
+    ws.close(CloseCode::NORMAL, "").map_err(|e| format!("close: {e}"))?;
+    Ok(Some(format!("{header}; {n} B of JSON: {up} B sent, {down} B received")))
+}
+
+fn check_no_deflate(base: &str) -> CheckResult {
+    let (mut ws, response, counters) = connect_counted(base, false)?;
+    if let Some(header) = response.headers().get_str("sec-websocket-extensions") {
+        return Err(format!("offered no extension: the response has Sec-WebSocket-Extensions {header:?}"));
+    }
+    if ws.connection().receiver().deflate_negotiated() {
+        return Err("offered no extension, but the connection inflates".into());
+    }
+    let text = json(256 << 10);
+    let n = text.len() as u64;
+    let (up, down) = echo_counted(&mut ws, &counters, Message::Text(text), "256 KiB JSON text")?;
+    if up < n || down < n {
+        return Err(format!("{n} bytes of JSON took {up} bytes to send and {down} to receive without compression"));
+    }
+    ws.close(CloseCode::NORMAL, "").map_err(|e| format!("close: {e}"))?;
+    Ok(Some(format!("no extension; {n} B of JSON: {up} B sent, {down} B received")))
 }
 
 fn describe(message: &Message) -> String {
@@ -277,7 +441,7 @@ fn main() -> ExitCode {
     };
     let base = base.trim_end_matches('/').to_owned();
     let only: Vec<String> = args.collect();
-    let checks: [(&str, Check); 11] = [
+    let checks: [(&str, Check); 13] = [
         ("subprotocol", check_subprotocol),
         ("text-utf8", check_text_utf8),
         ("binary-256", check_binary_256),
@@ -289,6 +453,8 @@ fn main() -> ExitCode {
         ("ping-pong", check_ping_pong),
         ("close-4000", check_close_4000),
         ("server-close-4001", check_server_close),
+        ("deflate", check_deflate),
+        ("no-deflate", check_no_deflate),
     ];
     let mut failed = 0;
     for (name, check) in checks {

@@ -1,7 +1,8 @@
 // A real browser against the `chat` example: headless Chromium (Debian's
 // package), driven by playwright-core, opens the chat page in two tabs with
 // different names; each sends a message; both must show both messages and the
-// connected state. Saves a screenshot.
+// connected state, and each page's info line must show that Chromium
+// negotiated permessage-deflate with the server. Saves a screenshot.
 //
 // Usage: node browser_chat.js http://127.0.0.1:PORT/ SCREENSHOT.png
 "use strict";
@@ -82,6 +83,18 @@ async function main() {
           names[pages.indexOf(page)],
         );
       }
+    });
+    await step("browser-deflate", async () => {
+      // Once open, the page writes `extensions: <socket.extensions>` into #info
+      // (or "no extension, no subprotocol").
+      const lines = [];
+      for (const page of pages) {
+        await page.waitForFunction(() => document.getElementById("info").textContent.trim() !== "");
+        const info = (await page.textContent("#info")).trim();
+        if (!/extensions: permessage-deflate\b/.test(info)) throw new Error(`#info says ${JSON.stringify(info)}`);
+        lines.push(info);
+      }
+      return [...new Set(lines)].join(" | ");
     });
     await step("browser-send-and-see-both", async () => {
       for (let i = 0; i < pages.length; i++) {

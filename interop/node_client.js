@@ -3,7 +3,11 @@
 // Usage: node node_client.js ws://127.0.0.1:PORT [CHECK...]
 //
 // Same checks as py_client.py; prints `PASS name` or `FAIL name: detail` per
-// check and exits 1 if any failed.
+// check and exits 1 if any failed. Connections keep ws's default
+// permessage-deflate offer; `deflate` asserts it was negotiated and that a
+// large compressible message crosses the wire compressed both ways (bytes
+// counted on the socket); `no-deflate` connects with `perMessageDeflate:
+// false` and asserts the server answers without the extension.
 "use strict";
 
 const crypto = require("node:crypto");
@@ -44,13 +48,29 @@ function describe(m) {
 
 // A connection whose events are read in order with `next()`.
 class Peer {
-  static open(url, protocols) {
+  static open(url, protocols, options) {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, protocols || [], { maxPayload: 64 << 20, handshakeTimeout: 10000 });
+      const ws = new WebSocket(url, protocols || [], { maxPayload: 64 << 20, handshakeTimeout: 10000, ...options });
       const peer = new Peer(ws);
+      ws.once("upgrade", (response) => {
+        peer.response = response;
+      });
       ws.once("open", () => resolve(peer));
       ws.once("error", reject);
     });
+  }
+
+  // Bytes [written, read] on the socket so far.
+  wire() {
+    return [this.ws._socket.bytesWritten, this.ws._socket.bytesRead];
+  }
+
+  // Echoes `message`; returns the bytes [sent, received] on the wire for it.
+  async echoCounted(message, what) {
+    const [w0, r0] = this.wire();
+    await this.echo(message, what);
+    const [w1, r1] = this.wire();
+    return [w1 - w0, r1 - r0];
   }
 
   constructor(ws) {
@@ -233,6 +253,62 @@ async function checkServerClose(base) {
   }
 }
 
+// About n bytes of JSON-like chat/dashboard records (compresses 5-10x).
+function jsonText(n) {
+  const records = [];
+  let size = 2;
+  for (let i = 0; size < n; i++) {
+    const record = JSON.stringify({
+      id: i,
+      user: `user${i % 97}`,
+      room: "lobby",
+      text: `message number ${i} with some text`,
+      ts: 1700000000 + i * 7,
+    });
+    records.push(record);
+    size += record.length + 1;
+  }
+  return `[${records.join(",")}]`;
+}
+
+async function checkDeflate(base) {
+  const peer = await Peer.open(base + "/");
+  const header = peer.response.headers["sec-websocket-extensions"];
+  if (!header || !header.includes("permessage-deflate") || !peer.ws.extensions.includes("permessage-deflate")) {
+    throw new Failed(`offered permessage-deflate: response ${JSON.stringify(header)}, ws.extensions ${JSON.stringify(peer.ws.extensions)}`);
+  }
+  const data = jsonText(256 << 10);
+  const n = Buffer.byteLength(data);
+  const [up, down] = await peer.echoCounted(text(data), "256 KiB JSON text");
+  if (up * 4 > n || down * 4 > n) {
+    throw new Failed(`${n} bytes of JSON took ${up} bytes to send and ${down} to receive: not compressed`);
+  }
+  const bin = Buffer.from(jsonText(64 << 10));
+  const [bup, bdown] = await peer.echoCounted(binary(bin), "64 KiB JSON binary");
+  if (bup * 4 > bin.length || bdown * 4 > bin.length) {
+    throw new Failed(`${bin.length} bytes of binary JSON took ${bup} / ${bdown} bytes: not compressed`);
+  }
+  for (let i = 0; i < 20; i++) await peer.echo(text(jsonText(1024 + i)), `1 KiB JSON #${i}`);
+  await peer.closeNormally();
+  return `${header}; ${n} B of JSON: ${up} B sent, ${down} B received`;
+}
+
+async function checkNoDeflate(base) {
+  const peer = await Peer.open(base + "/", [], { perMessageDeflate: false });
+  const header = peer.response.headers["sec-websocket-extensions"];
+  if (header !== undefined || peer.ws.extensions !== "") {
+    throw new Failed(`offered no extension: response ${JSON.stringify(header)}, ws.extensions ${JSON.stringify(peer.ws.extensions)}`);
+  }
+  const data = jsonText(256 << 10);
+  const n = Buffer.byteLength(data);
+  const [up, down] = await peer.echoCounted(text(data), "256 KiB JSON text");
+  if (up < n || down < n) {
+    throw new Failed(`${n} bytes of JSON took ${up} bytes to send and ${down} to receive without compression`);
+  }
+  await peer.closeNormally();
+  return `no extension; ${n} B of JSON: ${up} B sent, ${down} B received`;
+}
+
 const CHECKS = [
   ["subprotocol", checkSubprotocol],
   ["text-utf8", checkTextUtf8],
@@ -245,6 +321,8 @@ const CHECKS = [
   ["ping-pong", checkPingPong],
   ["close-4000", checkClose4000],
   ["server-close-4001", checkServerClose],
+  ["deflate", checkDeflate],
+  ["no-deflate", checkNoDeflate],
 ];
 
 function withTimeout(promise, ms) {

@@ -6,6 +6,10 @@
 // client offers, and serves the helper paths of README.md: `/close/ID`,
 // `/seen/ID` and `/server-close`. Prints `listening on ws://127.0.0.1:PORT`
 // once ready. Listens on 127.0.0.1 only.
+//
+// permessage-deflate is on (ws's server leaves it off by default), with
+// threshold 0 so that every message is compressed, and ws's other defaults
+// (context takeover kept on both sides unless the client asks otherwise).
 "use strict";
 
 const { WebSocketServer } = require("ws");
@@ -17,6 +21,7 @@ const wss = new WebSocketServer({
   host: "127.0.0.1",
   port,
   maxPayload: 64 << 20,
+  perMessageDeflate: { threshold: 0 },
   handleProtocols: (protocols) => {
     const first = protocols.values().next();
     return first.done ? false : first.value;

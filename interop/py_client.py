@@ -6,14 +6,22 @@ The server must echo text as text and binary as binary, choose the first
 subprotocol offered, and serve the helper paths described in README.md
 (`/close/ID`, `/seen/ID`, `/server-close`). Prints `PASS name` or
 `FAIL name: detail` per check and exits 1 if any failed.
+
+Every connection keeps websockets' default permessage-deflate offer; the
+`deflate` check asserts it was negotiated and that a large compressible
+message crosses the wire compressed both ways (bytes counted on the
+transport); `no-deflate` connects with `compression=None` and asserts the
+server answers without the extension.
 """
 
 import asyncio
+import json
 import sys
 import uuid
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 
 CHECK_TIMEOUT = 30  # seconds, per check; the run as a whole has its own bound
 TEXT_UTF8 = "ascii, 2-byte é ñ ß, 3-byte € 漢字 ✓, 4-byte 𝄞 😀 🦀, mixed: a€𝄞é"
@@ -187,6 +195,78 @@ async def check_server_close(base):
             raise Failed(f"expected close 4001 'server bye', received {rcvd}")
 
 
+def json_text(n):
+    """About n bytes of JSON-like chat/dashboard records (compresses 5-10x)."""
+    records, size, i = [], 2, 0
+    while size < n:
+        record = {"id": i, "user": f"user{i % 97}", "room": "lobby", "text": f"message number {i} with some text",
+                  "ts": 1_700_000_000 + i * 7}
+        records.append(record)
+        size += len(json.dumps(record, separators=(",", ":"))) + 1
+        i += 1
+    return json.dumps(records, separators=(",", ":"))
+
+
+def count_wire(ws):
+    """Counts the bytes the connection's transport writes and receives."""
+    counts = {"sent": 0, "received": 0}
+    write, received = ws.transport.write, ws.data_received
+
+    def counting_write(data):
+        counts["sent"] += len(data)
+        return write(data)
+
+    def counting_received(data):
+        counts["received"] += len(data)
+        return received(data)
+
+    ws.transport.write = counting_write
+    ws.data_received = counting_received
+    return counts
+
+
+async def echo_counted(ws, counts, message, what):
+    sent, received = counts["sent"], counts["received"]
+    await echo_one(ws, message, what)
+    return counts["sent"] - sent, counts["received"] - received
+
+
+async def check_deflate(base):
+    async with connect(base + "/", **opts()) as ws:
+        header = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if not header or "permessage-deflate" not in header:
+            raise Failed(f"offered permessage-deflate: the response has Sec-WebSocket-Extensions {header!r}")
+        if not any(isinstance(e, PerMessageDeflate) for e in ws.protocol.extensions):
+            raise Failed(f"response {header!r}, but websockets has extensions {ws.protocol.extensions!r}")
+        counts = count_wire(ws)
+        text = json_text(256 << 10)
+        n = len(text.encode())
+        up, down = await echo_counted(ws, counts, text, "256 KiB JSON text")
+        if up * 4 > n or down * 4 > n:
+            raise Failed(f"{n} bytes of JSON took {up} bytes to send and {down} to receive: not compressed")
+        data = json_text(64 << 10).encode()
+        bup, bdown = await echo_counted(ws, counts, data, "64 KiB JSON binary")
+        if bup * 4 > len(data) or bdown * 4 > len(data):
+            raise Failed(f"{len(data)} bytes of binary JSON took {bup} / {bdown} bytes: not compressed")
+        for i in range(20):
+            await echo_one(ws, json_text(1024 + i), f"1 KiB JSON #{i}")
+    return f"{header}; {n} B of JSON: {up} B sent, {down} B received"
+
+
+async def check_no_deflate(base):
+    async with connect(base + "/", compression=None, **opts()) as ws:
+        header = ws.response.headers.get("Sec-WebSocket-Extensions")
+        if header is not None or ws.protocol.extensions:
+            raise Failed(f"offered no extension: the response has Sec-WebSocket-Extensions {header!r}")
+        counts = count_wire(ws)
+        text = json_text(256 << 10)
+        n = len(text.encode())
+        up, down = await echo_counted(ws, counts, text, "256 KiB JSON text")
+        if up < n or down < n:
+            raise Failed(f"{n} bytes of JSON took {up} bytes to send and {down} to receive without compression")
+    return f"no extension; {n} B of JSON: {up} B sent, {down} B received"
+
+
 CHECKS = [
     ("subprotocol", check_subprotocol),
     ("text-utf8", check_text_utf8),
@@ -199,6 +279,8 @@ CHECKS = [
     ("ping-pong", check_ping_pong),
     ("close-4000", check_close_4000),
     ("server-close-4001", check_server_close),
+    ("deflate", check_deflate),
+    ("no-deflate", check_no_deflate),
 ]
 
 

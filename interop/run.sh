@@ -2,7 +2,9 @@
 # Interoperability checks against peers nobody on the team wrote: Python
 # `websockets` and Node `ws` as clients of our server and as servers for our
 # client, a real headless Chromium on the `chat` example, and the client
-# checks again through nginx as a reverse proxy. See interop/README.md.
+# checks again through nginx as a reverse proxy. permessage-deflate is offered
+# by every client and checked in both directions (`deflate`, `no-deflate`,
+# `browser-deflate`). See interop/README.md.
 #
 # Run from anywhere: bash interop/run.sh
 # Environment:
@@ -147,7 +149,7 @@ run_peer() {
   fi
 }
 
-ECHO_CHECKS=(text-utf8 binary-256 length-boundaries large-1MiB large-16MiB fragmented-ping pipelined-100 ping-pong)
+ECHO_CHECKS=(text-utf8 binary-256 length-boundaries large-1MiB large-16MiB fragmented-ping pipelined-100 ping-pong deflate no-deflate)
 
 step "our server (interop_server, echo_server) with Python websockets and Node ws as clients"
 start interop_server "$EXAMPLES/interop_server" 127.0.0.1:0

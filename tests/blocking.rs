@@ -23,8 +23,13 @@ use rfc6455::{Accept, CloseCode, Config, Connection, Event, HandshakeError, Mess
 // ---------------------------------------------------------------------------
 
 /// Options with short, finite timeouts so that no test can hang forever.
+/// permessage-deflate is off here: these tests are about the adapters, and
+/// compressing their 16 MiB messages in a debug build can take longer than
+/// their timeouts on a loaded machine (deflate has its own tests, and
+/// `deflate_is_negotiated_by_default_and_messages_round_trip` below).
 fn options() -> Options {
     let mut options = Options::default();
+    options.config.deflate = None;
     options.connect_timeout = Some(Duration::from_secs(5));
     options.handshake_timeout = Some(Duration::from_secs(5));
     options.idle_timeout = Some(Duration::from_secs(20));
@@ -1221,4 +1226,25 @@ fn broadcast_is_not_held_up_by_a_client_that_stopped_reading() {
     assert_eq!(join(healthy), MESSAGES);
     drop(stuck_writer);
     drop(join(stuck));
+}
+
+/// The adapters negotiate permessage-deflate by default, and compressed
+/// messages round-trip over a real socket.
+#[test]
+fn deflate_is_negotiated_by_default_and_messages_round_trip() {
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || {
+        let mut ws = accept_ws(&listener, &Options::default());
+        assert!(ws.connection().receiver().deflate_negotiated());
+        echo(&mut ws).expect("echo")
+    });
+    let (mut ws, response) = ClientBuilder::new(&url(addr, "/")).unwrap().connect().expect("connect");
+    assert!(response.extensions().iter().any(|e| e.name == "permessage-deflate"));
+    let json: String = (0..2000).map(|i| format!(r#"{{"seq":{i},"text":"hello"}},"#)).collect();
+    for message in [Message::Text(json.clone()), Message::Binary(json.into_bytes()), Message::Text(String::new())] {
+        ws.send(&message).expect("send");
+        assert_eq!(ws.read().expect("echo"), message);
+    }
+    ws.close(CloseCode::NORMAL, "").expect("close");
+    assert_eq!(join(server), 3);
 }
