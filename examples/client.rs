@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example client -- ws://127.0.0.1:9001/ [--reconnect] [--ping-interval SECS] [--protocol NAME]
+//!     [--proxy http://[user:pass@]host:port | --no-proxy]
 //! ```
 //!
 //! Received messages go to standard output (`< text`); the connection's
@@ -10,6 +11,8 @@
 //! input closes the connection (1000) and exits once the close handshake is
 //! over. With `--reconnect` a dropped connection is retried with exponential
 //! backoff (0.5 s doubling to 30 s); without it, a failure exits with status 1.
+//! Without `--proxy`, the usual environment variables (`HTTP_PROXY`,
+//! `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`) choose the proxy, if any.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // an example: sockets, threads and locks are the point
 
 use std::io::BufRead;
@@ -20,17 +23,22 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use rfc6455::blocking::{ClientBuilder, Error, Options, Reader, Writer};
-use rfc6455::{CloseCode, Message};
+use rfc6455::blocking::{ClientBuilder, Error, Options, ProxyChoice, Reader, Writer};
+use rfc6455::{CloseCode, Message, ProxyUrl};
 
 const USAGE: &str = "\
-usage: client URL [--reconnect] [--ping-interval SECS] [--protocol NAME]...
+usage: client URL [--reconnect] [--ping-interval SECS] [--protocol NAME]... [--proxy URL | --no-proxy]
 
   URL                   ws://host[:port]/path[?query]
   --reconnect           reconnect with exponential backoff when the connection drops
   --ping-interval SECS  send a keepalive ping after SECS of silence; give up if
                         nothing comes back within SECS more
   --protocol NAME       offer this subprotocol (repeat to offer several)
+  --proxy URL           connect through this HTTP proxy (CONNECT tunnel):
+                        http://[user:password@]host[:port]; without it, the
+                        HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY
+                        environment variables decide
+  --no-proxy            connect directly, whatever the environment says
 
 Lines read from standard input are sent as text messages; end of input
 closes the connection.";
@@ -43,6 +51,7 @@ struct Args {
     reconnect: bool,
     ping_interval: Option<Duration>,
     protocols: Vec<String>,
+    proxy: ProxyChoice,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -51,6 +60,7 @@ fn parse_args() -> Result<Args, String> {
     let mut reconnect = false;
     let mut ping_interval = None;
     let mut protocols = Vec::new();
+    let mut proxy = ProxyChoice::FromEnvironment;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Err(String::new()),
@@ -65,13 +75,18 @@ fn parse_args() -> Result<Args, String> {
                 ping_interval = Some(interval);
             }
             "--protocol" => protocols.push(args.next().ok_or("--protocol needs a name")?),
+            "--proxy" => {
+                let value = args.next().ok_or("--proxy needs a URL")?;
+                proxy = ProxyChoice::Proxy(ProxyUrl::parse(&value).map_err(|error| format!("--proxy: {error}"))?);
+            }
+            "--no-proxy" => proxy = ProxyChoice::Direct,
             flag if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
             _ if url.is_some() => return Err(format!("unexpected argument: {arg}")),
             _ => url = Some(arg),
         }
     }
     let url = url.ok_or("missing URL")?;
-    Ok(Args { url, reconnect, ping_interval, protocols })
+    Ok(Args { url, reconnect, ping_interval, protocols, proxy })
 }
 
 /// The current connection's writer, shared with the stdin thread, which waits
@@ -142,6 +157,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut options = Options::default();
+    options.proxy = args.proxy.clone();
     if let Some(interval) = args.ping_interval {
         options.ping_interval = Some(interval);
         options.ping_timeout = interval;
@@ -151,7 +167,10 @@ fn main() -> ExitCode {
     let mut stdin_started = false;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        eprintln!("connecting to {}", args.url);
+        match &args.proxy {
+            ProxyChoice::Proxy(proxy) => eprintln!("connecting to {} through {proxy}", args.url),
+            _ => eprintln!("connecting to {}", args.url),
+        }
         match connect(&args, &options) {
             Ok((reader, writer)) => {
                 backoff = FIRST_BACKOFF;

@@ -121,6 +121,7 @@ mod error;
 mod frame;
 mod handshake;
 mod mask;
+mod proxy;
 mod utf8;
 
 pub use close::{CloseCode, CloseFrame, MAX_CLOSE_REASON, OwnedCloseFrame};
@@ -134,3 +135,4 @@ pub use handshake::{
     ServerHandshake, ServerProgress, UpgradeRequest, accept_key, parse_extensions,
 };
 pub use mask::{apply_mask, apply_mask_reference};
+pub use proxy::{ProxyConnect, ProxyError, ProxyProgress, ProxyUrl, Tunnel, no_proxy_matches};

@@ -1,14 +1,18 @@
-//! Connecting: TCP with a timeout, then the opening handshake with a deadline.
+//! Connecting: TCP with a timeout (through an HTTP proxy's `CONNECT` tunnel
+//! when one applies), then the opening handshake with a deadline.
 
-use std::io;
-use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Instant;
+use std::io::{self, Read as _, Write as _};
+use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
 use super::transport::is_timeout;
-use super::{Error, Options, Timeout, Transport, WebSocket};
-use crate::{ClientHandshake, ClientProgress, ClientRequest, HandshakeResponse};
+use super::{Error, Options, ProxyChoice, Timeout, Transport, WebSocket};
+use crate::{
+    ClientHandshake, ClientProgress, ClientRequest, HandshakeResponse, ProxyConnect, ProxyProgress, ProxyUrl,
+    no_proxy_matches,
+};
 
 /// Connects to a `ws://` URL with default [`Options`].
 ///
@@ -43,12 +47,15 @@ pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, HandshakeResponse), E
 pub struct ClientBuilder {
     request: ClientRequest,
     options: Options,
+    /// Set by [`proxy`](Self::proxy) or [`no_proxy`](Self::no_proxy): wins
+    /// over [`Options::proxy`], whichever was called last.
+    proxy: Option<ProxyChoice>,
 }
 
 impl ClientBuilder {
     /// Starts from a `ws://host:port/path?query` URL.
     pub fn new(url: &str) -> Result<Self, Error> {
-        Ok(Self { request: ClientRequest::new(url)?, options: Options::default() })
+        Ok(Self { request: ClientRequest::new(url)?, options: Options::default(), proxy: None })
     }
 
     /// Offers a subprotocol (call again to offer several, in order of preference).
@@ -75,24 +82,88 @@ impl ClientBuilder {
         self
     }
 
-    /// Opens a TCP connection (within
-    /// [`Options::connect_timeout`]) and performs the handshake (within
-    /// [`Options::handshake_timeout`]).
+    /// Goes through this HTTP proxy (`http://[user:password@]host[:port]`,
+    /// see [`ProxyUrl`]) with a `CONNECT` tunnel, whatever the environment
+    /// and [`Options::proxy`] say.
+    ///
+    /// ```no_run
+    /// use rfc6455::blocking::ClientBuilder;
+    /// let (ws, _) = ClientBuilder::new("ws://echo.example/")?.proxy("http://user:pass@proxy.example:3128")?.connect()?;
+    /// # Ok::<(), rfc6455::blocking::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Proxy`] when the URL is not a valid `http://` proxy URL.
+    pub fn proxy(mut self, url: &str) -> Result<Self, Error> {
+        self.proxy = Some(ProxyChoice::Proxy(ProxyUrl::parse(url)?));
+        Ok(self)
+    }
+
+    /// Connects directly, whatever the environment and [`Options::proxy`] say.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Some(ProxyChoice::Direct);
+        self
+    }
+
+    /// Opens a TCP connection (within [`Options::connect_timeout`]) and
+    /// performs the handshake (within [`Options::handshake_timeout`]).
+    ///
+    /// When a proxy applies ([`proxy`](Self::proxy), [`Options::proxy`], by
+    /// default the environment), the TCP connection goes to the proxy, which
+    /// is asked to `CONNECT` to the URL's host and port (the proxy resolves
+    /// the name); [`Options::connect_timeout`] covers both. The handshake
+    /// then runs through the tunnel.
     pub fn connect(self) -> Result<(WebSocket<TcpStream>, HandshakeResponse), Error> {
         if self.request.is_secure() {
             return Err(Error::Unsupported("wss:// needs TLS, which this build does not include"));
         }
-        let stream = connect_tcp(self.request.host(), self.request.port(), &self.options)?;
-        self.connect_on(stream)
+        let (stream, leftover) = self.open_tcp()?;
+        self.handshake_on(stream, &leftover)
     }
 
     /// Performs the handshake over a stream that is already connected (a
-    /// Unix socket, a tunnel, a test double).
-    pub fn connect_on<S: Transport>(self, mut stream: S) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
+    /// Unix socket, a tunnel, a test double). No proxy is used.
+    pub fn connect_on<S: Transport>(self, stream: S) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
+        self.handshake_on(stream, &[])
+    }
+
+    /// The proxy to use for this URL, if any.
+    fn resolve_proxy(&self) -> Result<Option<ProxyUrl>, Error> {
+        match self.proxy.as_ref().unwrap_or(&self.options.proxy) {
+            ProxyChoice::Direct => Ok(None),
+            ProxyChoice::Proxy(proxy) => Ok(Some(proxy.clone())),
+            ProxyChoice::FromEnvironment => {
+                proxy_from_env(self.request.is_secure(), self.request.host(), self.request.port(), |name| {
+                    std::env::var(name).ok()
+                })
+            }
+        }
+    }
+
+    /// A TCP connection to the server, direct or through a proxy's tunnel,
+    /// and any bytes the proxy passed on after opening the tunnel (they come
+    /// from the server).
+    fn open_tcp(&self) -> Result<(TcpStream, Vec<u8>), Error> {
+        let (host, port) = (self.request.host(), self.request.port());
+        match self.resolve_proxy()? {
+            None => Ok((connect_tcp(host, port, &self.options)?, Vec::new())),
+            Some(proxy) => tunnel(&proxy, host, port, &self.options),
+        }
+    }
+
+    /// The opening handshake; `leftover` holds bytes of the server's answer
+    /// already received (after a proxy's answer).
+    fn handshake_on<S: Transport>(
+        self,
+        mut stream: S,
+        leftover: &[u8],
+    ) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
         let deadline = Deadline::after(self.options.handshake_timeout);
         let handshake = ClientHandshake::new(self.request, self.options.config.clone())?;
         write_all_until(&mut stream, handshake.request_bytes(), deadline, self.options.write_timeout)?;
-        let mut progress = ClientProgress::Pending(handshake);
+        let mut progress =
+            if leftover.is_empty() { ClientProgress::Pending(handshake) } else { handshake.receive(leftover)? };
         let mut buf = [0u8; 4096];
         loop {
             let handshake = match progress {
@@ -142,4 +213,147 @@ fn connect_tcp(host: &str, port: u16, options: &Options) -> Result<TcpStream, Er
         Some(error) => Error::Io(error),
         None => Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address"))),
     })
+}
+
+/// The proxy the environment asks for to reach `host:port`, if any: see
+/// [`ProxyChoice::FromEnvironment`]. `lookup` reads a variable.
+fn proxy_from_env(
+    secure: bool,
+    host: &str,
+    port: u16,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<ProxyUrl>, Error> {
+    let first_set = |names: &[&str]| names.iter().find_map(|name| lookup(name).filter(|v| !v.trim().is_empty()));
+    if is_loopback(host) {
+        return Ok(None);
+    }
+    if first_set(&["no_proxy", "NO_PROXY"]).is_some_and(|list| no_proxy_matches(&list, host, port)) {
+        return Ok(None);
+    }
+    let scheme_proxy = if secure {
+        first_set(&["https_proxy", "HTTPS_PROXY"])
+    } else if lookup("REQUEST_METHOD").is_some() {
+        // CGI: HTTP_PROXY may come from a request's `Proxy` header.
+        first_set(&["http_proxy"])
+    } else {
+        first_set(&["http_proxy", "HTTP_PROXY"])
+    };
+    match scheme_proxy.or_else(|| first_set(&["all_proxy", "ALL_PROXY"])) {
+        Some(url) => Ok(Some(ProxyUrl::parse(&url)?)),
+        None => Ok(None),
+    }
+}
+
+/// `localhost` or a loopback address: never sent to an environment proxy.
+fn is_loopback(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Connects to `proxy` and asks it for a tunnel to `host:port`. The whole of
+/// it runs within [`Options::connect_timeout`] (or, when that is `None`,
+/// [`Options::handshake_timeout`]). Returns the stream and any bytes received
+/// after the proxy's answer.
+fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<(TcpStream, Vec<u8>), Error> {
+    let (budget, expired) = match (options.connect_timeout, options.handshake_timeout) {
+        (Some(timeout), _) => (Some(timeout), Timeout::Connect),
+        (None, timeout) => (timeout, Timeout::Handshake),
+    };
+    let deadline = budget.map(|timeout| Instant::now() + timeout);
+    let remaining = || -> Result<Option<Duration>, Error> {
+        match deadline {
+            None => Ok(None),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() { Err(Error::Timeout(expired)) } else { Ok(Some(left)) }
+            }
+        }
+    };
+    let connect = ProxyConnect::new(host, port, proxy.credentials(), &options.config)?;
+    let mut stream = connect_tcp(proxy.host(), proxy.port(), options).map_err(|error| match error {
+        // Name the proxy, so that "connection refused" is not blamed on the server.
+        Error::Io(error) => Error::Io(io::Error::new(error.kind(), format!("proxy {proxy}: {error}"))),
+        other => other,
+    })?;
+
+    let mut request = connect.request_bytes();
+    while !request.is_empty() {
+        stream.set_write_timeout(remaining()?)?;
+        match stream.write(request) {
+            Ok(0) => return Err(Error::Disconnected),
+            Ok(n) => request = &request[n..],
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
+            Err(error) => return Err(io_error(error)),
+        }
+    }
+    stream.set_write_timeout(options.write_timeout)?;
+
+    let mut progress = ProxyProgress::Pending(connect);
+    let mut buf = [0u8; 4096];
+    loop {
+        let connect = match progress {
+            ProxyProgress::Pending(connect) => connect,
+            ProxyProgress::Established(tunnel) => return Ok((stream, tunnel.into_leftover())),
+        };
+        stream.set_read_timeout(remaining()?)?;
+        progress = match stream.read(&mut buf) {
+            Ok(0) => return Err(connect.receive_eof().into()),
+            Ok(n) => connect.receive(&buf[..n])?,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => ProxyProgress::Pending(connect),
+            Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
+            Err(error) => return Err(io_error(error)),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    fn chosen(secure: bool, host: &str, vars: &[(&str, &str)]) -> Option<String> {
+        proxy_from_env(secure, host, 443, env(vars)).expect("valid").map(|proxy| proxy.to_string())
+    }
+
+    #[test]
+    fn environment_variables_by_scheme() {
+        let vars = [("http_proxy", "http://plain:1"), ("HTTPS_PROXY", "secure:2"), ("ALL_PROXY", "all:3")];
+        assert_eq!(chosen(false, "example.com", &vars).as_deref(), Some("http://plain:1"));
+        assert_eq!(chosen(true, "example.com", &vars).as_deref(), Some("http://secure:2"));
+        assert_eq!(chosen(false, "example.com", &vars[1..]).as_deref(), Some("http://all:3"));
+        assert_eq!(chosen(true, "example.com", &[("HTTP_PROXY", "http://plain:1")]), None);
+        // Lowercase first; empty counts as unset.
+        let vars = [("http_proxy", "lower:1"), ("HTTP_PROXY", "upper:2")];
+        assert_eq!(chosen(false, "example.com", &vars).as_deref(), Some("http://lower:1"));
+        let vars = [("http_proxy", " "), ("HTTP_PROXY", "upper:2")];
+        assert_eq!(chosen(false, "example.com", &vars).as_deref(), Some("http://upper:2"));
+        assert_eq!(chosen(false, "example.com", &[]), None);
+    }
+
+    #[test]
+    fn no_proxy_loopback_and_cgi() {
+        let vars = [("HTTP_PROXY", "http://p:1"), ("NO_PROXY", ".internal, example.org")];
+        assert_eq!(chosen(false, "a.internal", &vars), None);
+        assert_eq!(chosen(false, "example.org", &vars), None);
+        assert_eq!(chosen(false, "example.com", &vars).as_deref(), Some("http://p:1"));
+        let vars = [("HTTP_PROXY", "http://p:1"), ("no_proxy", "example.com"), ("NO_PROXY", "")];
+        assert_eq!(chosen(false, "example.com", &vars), None);
+        for host in ["localhost", "LOCALHOST.", "127.0.0.1", "127.1.2.3", "::1"] {
+            assert_eq!(chosen(false, host, &[("HTTP_PROXY", "http://p:1")]), None, "{host}");
+        }
+        let vars = [("HTTP_PROXY", "http://p:1"), ("REQUEST_METHOD", "GET")];
+        assert_eq!(chosen(false, "example.com", &vars), None);
+        let vars = [("http_proxy", "http://p:1"), ("REQUEST_METHOD", "GET")];
+        assert_eq!(chosen(false, "example.com", &vars).as_deref(), Some("http://p:1"));
+    }
+
+    #[test]
+    fn a_bad_environment_proxy_is_an_error() {
+        let result = proxy_from_env(false, "example.com", 80, env(&[("ALL_PROXY", "socks5://p:1080")]));
+        assert!(matches!(result, Err(Error::Proxy(crate::ProxyError::UnsupportedScheme(s))) if s == "socks5"));
+    }
 }

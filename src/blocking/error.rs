@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use crate::{HandshakeError, ProtocolError, SendError};
+use crate::{HandshakeError, ProtocolError, ProxyError, SendError};
 
 /// Which timer fired.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -69,6 +69,11 @@ pub enum Error {
     /// nothing more can be read or sent.
     #[error("the connection is closed")]
     Closed,
+    /// The HTTP proxy could not be used: a bad proxy URL (given, or from the
+    /// environment), or the proxy refused or botched the `CONNECT` tunnel
+    /// ([`ProxyError::status`] gives its answer).
+    #[error("proxy: {0}")]
+    Proxy(#[from] ProxyError),
     /// The URL needs something this build lacks (such as TLS for `wss://`).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::Config;
+use crate::{Config, ProxyUrl};
 
 /// How a blocking connection behaves: the protocol [`Config`], timeouts and
 /// keepalive.
@@ -22,7 +22,10 @@ pub struct Options {
     /// connections cost no compression memory. Set `config.deflate = None` to
     /// turn it off.
     pub config: Config,
-    /// Longest wait for a TCP connection to be established (client).
+    /// Longest wait for a TCP connection to be established (client). Through
+    /// a proxy, it covers the connection to the proxy and the `CONNECT`
+    /// exchange, until the proxy reports the tunnel open (when it is `None`,
+    /// [`handshake_timeout`](Self::handshake_timeout) bounds the exchange).
     /// Default 10 s.
     pub connect_timeout: Option<Duration>,
     /// Longest time the whole opening handshake may take, from the first byte
@@ -47,6 +50,45 @@ pub struct Options {
     /// Disable Nagle's algorithm on TCP sockets. Default `true`: the adapter
     /// batches writes itself, so the kernel need not delay them.
     pub nodelay: bool,
+    /// Which HTTP proxy a client goes through. Default
+    /// [`ProxyChoice::FromEnvironment`]. [`ClientBuilder::proxy`] and
+    /// [`ClientBuilder::no_proxy`] override it.
+    ///
+    /// [`ClientBuilder::proxy`]: super::ClientBuilder::proxy
+    /// [`ClientBuilder::no_proxy`]: super::ClientBuilder::no_proxy
+    pub proxy: ProxyChoice,
+}
+
+/// Which HTTP proxy a client reaches its server through, with a `CONNECT`
+/// tunnel (see [`ProxyConnect`](crate::ProxyConnect)).
+///
+/// ```
+/// use rfc6455::{ProxyUrl, blocking::{Options, ProxyChoice}};
+/// let mut options = Options::default();
+/// options.proxy = ProxyChoice::Proxy(ProxyUrl::parse("http://proxy.example:3128")?);
+/// options.proxy = ProxyChoice::Direct; // or never use one
+/// # Ok::<(), rfc6455::ProxyError>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyChoice {
+    /// The usual environment variables, read at each connect: for `wss://`
+    /// URLs `https_proxy` or `HTTPS_PROXY`, for `ws://` URLs `http_proxy` or
+    /// `HTTP_PROXY`, and failing those `all_proxy` or `ALL_PROXY` (the
+    /// lowercase name first; empty values count as unset). A host that
+    /// `no_proxy` or `NO_PROXY` lists (see
+    /// [`no_proxy_matches`](crate::no_proxy_matches)) is reached directly, as
+    /// are `localhost` and loopback addresses. Under CGI (`REQUEST_METHOD`
+    /// set), `HTTP_PROXY` is ignored, since a request header can set it
+    /// ("httpoxy"). A variable that holds no valid proxy URL fails the
+    /// connect with [`Error::Proxy`](super::Error::Proxy).
+    #[default]
+    FromEnvironment,
+    /// No proxy: connect directly, whatever the environment says.
+    Direct,
+    /// This proxy, for every host (the environment is not read, `NO_PROXY`
+    /// included).
+    Proxy(ProxyUrl),
 }
 
 impl Default for Options {
@@ -61,6 +103,7 @@ impl Default for Options {
             ping_interval: None,
             ping_timeout: Duration::from_secs(20),
             nodelay: true,
+            proxy: ProxyChoice::FromEnvironment,
         }
     }
 }

@@ -27,7 +27,7 @@
 
 mod client;
 mod headers;
-mod http;
+pub(crate) mod http;
 mod server;
 mod url;
 
