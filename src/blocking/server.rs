@@ -103,7 +103,7 @@ where
     if !request.is_upgrade() {
         let response = match decide(Incoming::Http(&request)) {
             Reply::Respond(response) => response,
-            Reply::Accept(..) => Response::new(426).header("Upgrade", "websocket").body("WebSocket upgrade required"),
+            Reply::Accept(..) => Response::upgrade_required(),
         };
         let bytes = response.to_bytes_closing()?;
         respond_and_close(&mut stream, &bytes, deadline, options)?;

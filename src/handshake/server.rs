@@ -487,6 +487,17 @@ impl Response {
         Self { status, headers: Vec::new(), body: Vec::new() }
     }
 
+    /// 426 Upgrade Required, the answer to a plain HTTP request on an
+    /// endpoint that only speaks WebSocket: it names the protocol to upgrade
+    /// to (`Upgrade: websocket`, as RFC 9110 section 15.5.22 requires) and the
+    /// version (`Sec-WebSocket-Version: 13`).
+    pub fn upgrade_required() -> Self {
+        Self::new(426)
+            .header("Upgrade", "websocket")
+            .header("Sec-WebSocket-Version", "13")
+            .body("This endpoint speaks WebSocket only.\n")
+    }
+
     /// Adds a header. The name must be a token and the value free of control
     /// characters (checked by [`to_bytes`](Self::to_bytes)).
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -628,6 +639,11 @@ mod tests {
     #[test]
     fn reject_and_plain_responses() {
         let u = request(RFC_REQUEST).into_upgrade().unwrap();
+        let required = String::from_utf8(Response::upgrade_required().to_bytes_closing().unwrap()).unwrap();
+        assert!(required.starts_with("HTTP/1.1 426 "));
+        assert!(
+            required.contains("\r\nUpgrade: websocket\r\n") && required.contains("\r\nSec-WebSocket-Version: 13\r\n")
+        );
         let plain = Response::new(200).body("ok");
         assert!(plain.to_bytes_closing().unwrap().ends_with(b"Content-Length: 2\r\nConnection: close\r\n\r\nok"));
         let kept = Response::new(200).header("Connection", "keep-alive").to_bytes_closing().unwrap();
