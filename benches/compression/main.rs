@@ -20,15 +20,19 @@
 // A benchmark lives outside the sans-IO core: sockets, threads and clocks.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "../common/mod.rs"]
+mod common;
+
+use common::{Server, flag_number, flag_value, manifest_dir, our_echo_server, size_label, taskset_works};
 use rfc6455::blocking::{ClientBuilder, Options as WsOptions, Transport, WebSocket};
 use rfc6455::{CloseCode, DeflateConfig, Message};
 
@@ -170,12 +174,6 @@ impl Default for Options {
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
     let mut it = args.iter();
-    fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
-        it.next().ok_or_else(|| format!("{flag} needs a value"))
-    }
-    fn number<T: std::str::FromStr>(s: &str, flag: &str) -> Result<T, String> {
-        s.parse().map_err(|_| format!("{flag}: not a number: {s}"))
-    }
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--bench" => {}
@@ -183,25 +181,26 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 o.warm_up = Duration::from_millis(200);
                 o.duration = Duration::from_millis(1000);
             }
-            "--duration" => o.duration = Duration::from_secs_f64(number(value(&mut it, arg)?, arg)?),
+            "--duration" => o.duration = Duration::from_secs_f64(flag_number(flag_value(&mut it, arg)?, arg)?),
             "--servers" => {
-                o.servers = value(&mut it, arg)?.split(',').map(str::to_string).collect();
+                o.servers = flag_value(&mut it, arg)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.servers.iter().find(|s| !ALL_SERVERS.contains(&s.as_str())) {
                     return Err(format!("unknown server {bad:?}; known: {}", ALL_SERVERS.join(",")));
                 }
             }
             "--modes" => {
-                o.modes = value(&mut it, arg)?
+                o.modes = flag_value(&mut it, arg)?
                     .split(',')
                     .map(|s| Mode::parse(s).ok_or_else(|| format!("unknown mode {s:?}; known: off,deflate,takeover")))
                     .collect::<Result<_, _>>()?;
             }
             "--sizes" => {
-                o.sizes = value(&mut it, arg)?.split(',').map(|s| number(s, arg)).collect::<Result<_, _>>()?;
+                o.sizes =
+                    flag_value(&mut it, arg)?.split(',').map(|s| flag_number(s, arg)).collect::<Result<_, _>>()?;
             }
-            "--connections" => o.connections = number(value(&mut it, arg)?, arg)?,
-            "--window" => o.window = number(value(&mut it, arg)?, arg)?,
-            "--memory" => o.memory = number(value(&mut it, arg)?, arg)?,
+            "--connections" => o.connections = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--window" => o.window = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--memory" => o.memory = flag_number(flag_value(&mut it, arg)?, arg)?,
             "--no-pin" => o.pin = false,
             "--no-build" => o.build = false,
             "--help" | "-h" => {
@@ -495,10 +494,10 @@ fn throughput(server: &Server, mode: Mode, size: usize, o: &Options) -> Result<T
         )
     };
     let (t0, s0, r0, w0, rd0) = snapshot();
-    let (server0, client0) = (cpu_seconds(server.child.id()), cpu_seconds(std::process::id()));
+    let (server0, client0) = (cpu_seconds(server.pid()), cpu_seconds(std::process::id()));
     thread::sleep(o.duration);
     let (t1, s1, r1, w1, rd1) = snapshot();
-    let (server1, client1) = (cpu_seconds(server.child.id()), cpu_seconds(std::process::id()));
+    let (server1, client1) = (cpu_seconds(server.pid()), cpu_seconds(std::process::id()));
     stop.store(true, Ordering::SeqCst);
     let mut errors = Vec::new();
     for t in threads {
@@ -591,82 +590,12 @@ fn memory(server: &Server, mode: Mode, n: usize) -> Result<Memory, String> {
 
 // ---------------------------------------------------------------- servers
 
-/// A server in a child process, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// Starts `command ADDR` (pinned to core 0 with `pin`) and waits for the
-    /// `ws://HOST:PORT` it prints on standard error.
-    fn start(command: &[String], envs: &[(String, String)], pin: bool) -> Result<Self, String> {
-        let mut cmd = if pin {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0"]).args(command);
-            c
-        } else {
-            let mut c = Command::new(&command[0]);
-            c.args(&command[1..]);
-            c
-        };
-        cmd.arg("127.0.0.1:0").envs(envs.iter().cloned()).stdin(Stdio::null()).stdout(Stdio::null());
-        cmd.stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("starting {}: {e}", command[0]))?;
-        let stderr = child.stderr.take().ok_or("no stderr")?;
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(addr) = line.split("ws://").nth(1) {
-                        match addr.trim().parse::<SocketAddr>() {
-                            Ok(addr) => break addr,
-                            Err(e) => {
-                                let _ = child.kill();
-                                let _ = child.wait();
-                                return Err(format!("bad address {line:?}: {e}"));
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{} exited before listening", command.join(" ")));
-                }
-            }
-        };
-        thread::spawn(move || for _ in lines {});
-        Ok(Self { child, addr })
-    }
-
-    /// The RSS of the server process (with `taskset`, the process it became).
-    fn rss_bytes(&self) -> Result<u64, String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("reading /proc: {e}"))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS in /proc/PID/status")?;
-        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or("bad VmRSS line")?;
-        Ok(kib * 1024)
-    }
-}
-
 /// How to start each server, and the settings it runs with.
 struct ServerSpec {
     name: String,
     command: Vec<String>,
     envs: Vec<(String, String)>,
     settings: String,
-}
-
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn server_spec(name: &str, exe: &Path, build: bool) -> Result<ServerSpec, String> {
@@ -766,41 +695,6 @@ fn python_venv() -> Result<PathBuf, String> {
         return Err("installing websockets into the venv failed".into());
     }
     Ok(python)
-}
-
-/// Builds (unless told not to) and locates `examples/echo_server`.
-fn our_echo_server(exe: &Path, build: bool) -> Result<PathBuf, String> {
-    // The bench runs from <target>/release/deps/compression-HASH.
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or("cannot locate the target directory")?;
-    let target_dir = profile_dir.parent().ok_or("cannot locate the target directory")?;
-    if build {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        eprintln!("building examples/echo_server (release)...");
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--example", "echo_server", "--manifest-path"])
-            .arg(manifest_dir().join("Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !status.success() {
-            return Err("`cargo build --release --example echo_server` failed".into());
-        }
-    }
-    let path = target_dir.join("release").join("examples").join("echo_server");
-    if !path.exists() {
-        return Err(format!("{} not found: run `cargo build --release --example echo_server`", path.display()));
-    }
-    Ok(path)
-}
-
-fn taskset_works() -> bool {
-    Command::new("taskset")
-        .args(["-c", "0", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 // ---------------------------------------------------------------- run and report
@@ -928,13 +822,6 @@ fn run(o: &Options) -> Result<(), String> {
     }
     print_tables(o, &rows);
     Ok(())
-}
-
-fn size_label(size: usize) -> String {
-    match size {
-        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
-        s => format!("{s} B"),
-    }
 }
 
 fn rate(r: f64) -> String {

@@ -16,16 +16,17 @@
 // A benchmark lives outside the sans-IO core: sockets, threads and clocks.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
+#[path = "../common/mod.rs"]
+mod common;
 mod load;
 mod servers;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
+use common::{Server, flag_number, flag_value, our_echo_server, size_label, taskset_works};
 use load::{Kind, Load};
 
 const HELP: &str = "\
@@ -91,12 +92,6 @@ impl Default for Options {
 fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
     let mut it = args.iter();
-    fn value<'a>(it: &mut impl Iterator<Item = &'a String>, flag: &str) -> Result<&'a String, String> {
-        it.next().ok_or_else(|| format!("{flag} needs a value"))
-    }
-    fn number<T: std::str::FromStr>(s: &str, flag: &str) -> Result<T, String> {
-        s.parse().map_err(|_| format!("{flag}: not a number: {s}"))
-    }
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--bench" => {}
@@ -106,25 +101,26 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
                 o.duration = Duration::from_millis(1000);
                 o.latency_samples = 5_000;
             }
-            "--runs" => o.runs = number(value(&mut it, arg)?, arg)?,
-            "--duration" => o.duration = Duration::from_secs_f64(number(value(&mut it, arg)?, arg)?),
+            "--runs" => o.runs = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--duration" => o.duration = Duration::from_secs_f64(flag_number(flag_value(&mut it, arg)?, arg)?),
             "--servers" => {
-                o.servers = value(&mut it, arg)?.split(',').map(str::to_string).collect();
+                o.servers = flag_value(&mut it, arg)?.split(',').map(str::to_string).collect();
                 if let Some(bad) = o.servers.iter().find(|s| !ALL_SERVERS.contains(&s.as_str())) {
                     return Err(format!("unknown server {bad:?}; known: {}", ALL_SERVERS.join(",")));
                 }
             }
             "--sizes" => {
-                o.sizes = value(&mut it, arg)?.split(',').map(|s| number(s, arg)).collect::<Result<_, _>>()?;
+                o.sizes =
+                    flag_value(&mut it, arg)?.split(',').map(|s| flag_number(s, arg)).collect::<Result<_, _>>()?;
             }
-            "--connections" => o.connections = number(value(&mut it, arg)?, arg)?,
-            "--window" => o.window = number(value(&mut it, arg)?, arg)?,
-            "--idle" => o.idle = number(value(&mut it, arg)?, arg)?,
-            "--latency-samples" => o.latency_samples = number(value(&mut it, arg)?, arg)?,
+            "--connections" => o.connections = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--window" => o.window = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--idle" => o.idle = flag_number(flag_value(&mut it, arg)?, arg)?,
+            "--latency-samples" => o.latency_samples = flag_number(flag_value(&mut it, arg)?, arg)?,
             "--no-pin" => o.pin = false,
             "--no-verify" => o.verify = false,
             "--no-build" => o.build = false,
-            "--echo-server" => o.echo_server = Some(PathBuf::from(value(&mut it, arg)?)),
+            "--echo-server" => o.echo_server = Some(PathBuf::from(flag_value(&mut it, arg)?)),
             "--help" | "-h" => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -247,106 +243,12 @@ fn run(o: &Options) -> Result<(), String> {
 }
 
 /// Builds (unless told not to) and locates `examples/echo_server`.
-fn our_echo_server(exe: &Path, build: bool) -> Result<PathBuf, String> {
-    // The bench runs from <target>/release/deps/loopback-HASH.
-    let profile_dir = exe.parent().and_then(Path::parent).ok_or("cannot locate the target directory")?;
-    let target_dir = profile_dir.parent().ok_or("cannot locate the target directory")?;
-    if build {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-        eprintln!("building examples/echo_server (release)...");
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--example", "echo_server", "--manifest-path"])
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .map_err(|e| format!("running cargo: {e}"))?;
-        if !status.success() {
-            return Err("`cargo build --release --example echo_server` failed".into());
-        }
-    }
-    let path = target_dir.join("release").join("examples").join("echo_server");
-    if !path.exists() {
-        return Err(format!(
-            "{} not found: run `cargo build --release --example echo_server`, or pass --echo-server PATH",
-            path.display()
-        ));
-    }
-    Ok(path)
-}
-
-fn taskset_works() -> bool {
-    Command::new("taskset")
-        .args(["-c", "0", "true"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn available_cores() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// A server in a child process, killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(command: &[String], pin: bool) -> Result<Self, String> {
-        let mut cmd = if pin {
-            let mut c = Command::new("taskset");
-            c.args(["-c", "0"]).args(command);
-            c
-        } else {
-            let mut c = Command::new(&command[0]);
-            c.args(&command[1..]);
-            c
-        };
-        cmd.arg("127.0.0.1:0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("starting {}: {e}", command[0]))?;
-        let stderr = child.stderr.take().expect("piped");
-        let mut lines = BufReader::new(stderr).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(addr) = line.split("ws://").nth(1) {
-                        break addr.trim().parse::<SocketAddr>().map_err(|e| format!("bad address {line:?}: {e}"))?;
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{} exited before listening", command[0]));
-                }
-            }
-        };
-        // Keep draining the server's stderr (it logs each connection's end).
-        thread::spawn(move || for _ in lines {});
-        Ok(Self { child, addr })
-    }
-
-    fn rss_bytes(&self) -> Result<u64, String> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .map_err(|e| format!("reading /proc: {e}"))?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:")).ok_or("no VmRSS in /proc/PID/status")?;
-        let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or("bad VmRSS line")?;
-        Ok(kib * 1024)
-    }
-}
-
 fn run_server(name: &str, command: &[String], pin: bool, o: &Options, f: &mut Figures) -> Result<(), String> {
-    let server = Server::start(command, pin)?;
+    let server = Server::start(command, &[], pin)?;
     let raw = name == "raw";
     // Idle memory first, on the fresh process.
     if o.idle > 0 {
@@ -411,14 +313,6 @@ fn run_server(name: &str, command: &[String], pin: bool, o: &Options, f: &mut Fi
         }
     }
     Ok(())
-}
-
-fn size_label(size: usize) -> String {
-    match size {
-        s if s >= 1 << 20 && s % (1 << 20) == 0 => format!("{} MiB", s >> 20),
-        s if s >= 1 << 10 && s % (1 << 10) == 0 => format!("{} KiB", s >> 10),
-        s => format!("{s} B"),
-    }
 }
 
 fn kind_label(kind: Kind) -> &'static str {
