@@ -1,6 +1,10 @@
 //! The opening handshake (RFC 6455 section 4) through the public API: both
 //! sides in memory, the RFC's examples, and every failure each side reports.
 
+mod support;
+
+use support::{VALID_LINES, request_with, valid_request_but};
+
 use proptest::prelude::*;
 use rfc6455::{
     Accept, ClientHandshake, ClientProgress, ClientRequest, Config, Connection, Event, Extension, HandshakeError,
@@ -42,33 +46,6 @@ fn client_done(p: Result<ClientProgress, HandshakeError>) -> Result<(Connection,
         ClientProgress::Done(c, r) => Ok((c, r)),
         ClientProgress::Pending(_) => panic!("response incomplete"),
     }
-}
-
-/// A request with the given start line and header lines.
-fn request_with(start: &str, lines: &[&str]) -> Vec<u8> {
-    let mut out = format!("{start}\r\n");
-    for line in lines {
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    out.into_bytes()
-}
-
-const VALID_LINES: [&str; 5] = [
-    "Host: example.com",
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version: 13",
-];
-
-/// The valid request with lines whose name starts like `drop` removed and
-/// `add` appended.
-fn valid_request_but(drop: &[&str], add: &[&str]) -> Vec<u8> {
-    let mut lines: Vec<&str> = VALID_LINES.iter().copied().filter(|l| !drop.iter().any(|d| l.starts_with(d))).collect();
-    lines.extend_from_slice(add);
-    request_with("GET /chat HTTP/1.1", &lines)
 }
 
 /// A masked client text frame.

@@ -135,33 +135,6 @@ fn assert_no_http_response(err: &HandshakeError) {
     assert_eq!(err.http_response(), None, "{err:?}");
 }
 
-/// A request with the given start line and header lines.
-fn request_with(start: &str, lines: &[&str]) -> Vec<u8> {
-    let mut out = format!("{start}\r\n");
-    for line in lines {
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    out.push_str("\r\n");
-    out.into_bytes()
-}
-
-const VALID_LINES: [&str; 5] = [
-    "Host: example.com",
-    "Upgrade: websocket",
-    "Connection: Upgrade",
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-    "Sec-WebSocket-Version: 13",
-];
-
-/// The valid request with the lines whose name starts like one of `drop`
-/// removed and `add` appended.
-fn valid_request_but(drop: &[&str], add: &[&str]) -> Vec<u8> {
-    let mut lines: Vec<&str> = VALID_LINES.iter().copied().filter(|l| !drop.iter().any(|d| l.starts_with(d))).collect();
-    lines.extend_from_slice(add);
-    request_with("GET /chat HTTP/1.1", &lines)
-}
-
 /// Feeds a request to a server handshake one byte at a time; the result and
 /// the number of bytes fed when it completed or failed.
 fn server_bytewise(bytes: &[u8], config: Config) -> (Result<Request, HandshakeError>, usize) {

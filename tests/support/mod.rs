@@ -384,3 +384,31 @@ pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// An HTTP message with the given start line and header lines.
+pub(crate) fn request_with(start: &str, lines: &[&str]) -> Vec<u8> {
+    let mut out = format!("{start}\r\n");
+    for line in lines {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
+}
+
+/// The header lines of a valid upgrade request (the RFC 6455 section 1.3 key).
+pub(crate) const VALID_LINES: [&str; 5] = [
+    "Host: example.com",
+    "Upgrade: websocket",
+    "Connection: Upgrade",
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    "Sec-WebSocket-Version: 13",
+];
+
+/// The valid request for `/chat` with the lines whose name starts like one of
+/// `drop` removed and `add` appended.
+pub(crate) fn valid_request_but(drop: &[&str], add: &[&str]) -> Vec<u8> {
+    let mut lines: Vec<&str> = VALID_LINES.iter().copied().filter(|l| !drop.iter().any(|d| l.starts_with(d))).collect();
+    lines.extend_from_slice(add);
+    request_with("GET /chat HTTP/1.1", &lines)
+}
