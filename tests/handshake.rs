@@ -717,3 +717,26 @@ proptest! {
         prop_assert_eq!(upgrade.protocols(), ["chat", "superchat"]);
     }
 }
+
+/// A request line must start with a method token: a TLS ClientHello sent to a
+/// plain port (or any binary noise) is refused with its first bytes, not
+/// after waiting for a blank line that never comes. Valid beginnings, fed a
+/// byte at a time, keep waiting.
+#[test]
+fn not_http_is_refused_before_the_head_ends() {
+    let client_hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    let err = ServerHandshake::new(Config::default()).receive(client_hello).unwrap_err();
+    assert_eq!(err, HandshakeError::MalformedHttp("not an HTTP request"));
+    assert_eq!(err.http_status(), Some(400));
+    // Empty lines before the request are allowed; a bad byte after them is not.
+    let err = ServerHandshake::new(Config::default()).receive(b"\r\n\x16\x03").unwrap_err();
+    assert_eq!(err, HandshakeError::MalformedHttp("not an HTTP request"));
+
+    let mut handshake = ServerHandshake::new(Config::default());
+    for &byte in b"\r\nGET /chat HTTP/1.1\r\nHost: example.com\r\n" {
+        handshake = match handshake.receive(&[byte]).unwrap() {
+            ServerProgress::Pending(handshake) => handshake,
+            ServerProgress::Request(_) => panic!("the head is not complete"),
+        };
+    }
+}

@@ -307,12 +307,18 @@ impl<S: Transport> Reader<S> {
         }
         loop {
             let mut sender = lock(&self.shared.sender);
+            // Only output this event produced (a pong) is the reader's to
+            // get written: sends that other threads queued are their writers'
+            // business, and a reader blocked writing them to a peer that is
+            // itself busy writing would stop reading, and both sides stall.
+            let queued_before = sender.buffered_len();
             let polled = self.receiver.poll_event(&mut sender);
-            let owes_output = sender.has_output();
+            let grew = sender.buffered_len() > queued_before;
             drop(sender);
             match polled {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
+                    let owes_output = grew || matches!(event, Event::Ping(_));
                     let result = f(event);
                     if close {
                         self.finish_close();

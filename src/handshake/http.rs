@@ -117,6 +117,16 @@ impl HeadScanner {
         false
     }
 
+    /// The first bytes of a message whose head is still incomplete (at most
+    /// `max`), for checks that can fail early; empty before it starts.
+    pub(crate) fn start_of_message(&self, max: usize) -> &[u8] {
+        if !self.in_message {
+            return &[];
+        }
+        let end = self.buf.len().min(self.start.saturating_add(max));
+        self.buf.get(self.start..end).unwrap_or_default()
+    }
+
     /// The complete head (start line to blank line, inclusive) and every byte
     /// received after it; `None` until [`feed`](Self::feed) returned `true`.
     pub(crate) fn parts(&self) -> Option<(&[u8], &[u8])> {

@@ -45,6 +45,9 @@ pub struct ServerHandshake {
     scanner: HeadScanner,
 }
 
+/// How many bytes of an incomplete request are checked for a method token.
+const METHOD_PREFIX: usize = 16;
+
 /// What [`ServerHandshake::receive`] made of the bytes so far.
 #[derive(Debug)]
 pub enum ServerProgress {
@@ -73,6 +76,15 @@ impl ServerHandshake {
     /// Answer them with [`HandshakeError::http_response`].
     pub fn receive(mut self, bytes: &[u8]) -> Result<ServerProgress, HandshakeError> {
         if !self.scanner.feed(bytes)? {
+            // A request line starts with a method token: anything else (a TLS
+            // ClientHello on a plain port, binary noise) is refused now rather
+            // than after waiting for a blank line that may never come. At most
+            // a few bytes are looked at per call, so the work stays linear.
+            let start = self.scanner.start_of_message(METHOD_PREFIX);
+            let method = start.split(|&b| b == b' ').next().unwrap_or_default();
+            if !method.iter().all(|&b| super::headers::is_tchar(b)) {
+                return Err(HandshakeError::MalformedHttp("not an HTTP request"));
+            }
             return Ok(ServerProgress::Pending(self));
         }
         let (head, rest) = self.scanner.parts().ok_or(HandshakeError::MalformedHttp("incomplete message head"))?;
