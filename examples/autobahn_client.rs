@@ -15,11 +15,10 @@
 // Examples live outside the sans-IO core: sockets and threads are theirs.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use std::net::TcpStream;
 use std::process::ExitCode;
 
 use rfc6455::Event;
-use rfc6455::blocking::{ClientBuilder, Error, Options, WebSocket};
+use rfc6455::blocking::{ClientBuilder, Error, MaybeTls, Options, WebSocket};
 
 const AGENT: &str = "rfc6455";
 
@@ -94,7 +93,7 @@ fn run_case(url: &str) -> Result<(), Error> {
     }
 }
 
-fn connect(url: &str) -> Result<(WebSocket<TcpStream>, rfc6455::HandshakeResponse), Error> {
+fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, rfc6455::HandshakeResponse), Error> {
     let mut options = Options::default();
     // Autobahn sends messages of up to 16 MiB (section 9), some as a single
     // frame, others in up to 65,536 fragments: leave room above both.

@@ -4,7 +4,9 @@
 //! `*** ada left`.
 //!
 //! Run with `cargo run --release --example chat [ADDR]` (default
-//! `127.0.0.1:8080`) and open the printed URL in a few browser tabs.
+//! `127.0.0.1:8080`) and open the printed URL in a few browser tabs. Over
+//! TLS (https and wss): `cargo run --release --features tls --example chat --
+//! [ADDR] --tls-cert cert.pem --tls-key key.pem`.
 //!
 //! Each connection is split: its reader loop runs on the connection's own
 //! thread, a writer thread of its own does its writing, and its [`Writer`]
@@ -21,7 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use rfc6455::blocking::{Accepted, Error, Incoming, Options, Reply, Server, Writer, accept_with};
+use rfc6455::blocking::{Accepted, Error, Incoming, MaybeTls, Options, Reply, Server, Writer};
 use rfc6455::{Accept, CloseCode, Message, Request, Response, SendError, UpgradeRequest};
 
 /// The page, embedded at compile time.
@@ -38,7 +40,7 @@ const NOTICE: &str = "*** ";
 /// One connected client, as the broadcaster sees it.
 struct Client {
     name: String,
-    writer: Writer<TcpStream>,
+    writer: Writer<MaybeTls>,
 }
 
 /// Everyone connected, by connection id.
@@ -54,7 +56,7 @@ impl Room {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn join(&self, name: &str, writer: Writer<TcpStream>) -> u64 {
+    fn join(&self, name: &str, writer: Writer<MaybeTls>) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.clients().insert(id, Client { name: name.to_owned(), writer });
         id
@@ -71,7 +73,7 @@ impl Room {
     /// told to go with a close frame, and its reader thread announces the
     /// leave once the connection ends.
     fn broadcast(&self, text: &str) {
-        let writers: Vec<(u64, Writer<TcpStream>)> =
+        let writers: Vec<(u64, Writer<MaybeTls>)> =
             self.clients().iter().map(|(&id, client)| (id, client.writer.clone())).collect();
         let mut dead = Vec::new();
         for (id, writer) in writers {
@@ -99,8 +101,51 @@ impl Room {
     }
 }
 
+/// The command line: `[ADDR] [--tls-cert FILE --tls-key FILE]`.
+struct Args {
+    addr: String,
+    tls: Option<(String, String)>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut addr = None;
+    let (mut cert, mut key) = (None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--tls-cert" => cert = Some(args.next().ok_or("--tls-cert needs a file")?),
+            "--tls-key" => key = Some(args.next().ok_or("--tls-key needs a file")?),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            _ if addr.is_none() => addr = Some(arg),
+            _ => return Err(format!("unexpected argument {arg}")),
+        }
+    }
+    let tls = match (cert, key) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    };
+    Ok(Args { addr: addr.unwrap_or_else(|| "127.0.0.1:8080".into()), tls })
+}
+
+/// Serves over TLS with the certificate and key (PEM files).
+#[cfg(feature = "tls")]
+fn with_tls(server: Server, cert: &str, key: &str) -> Result<Server, String> {
+    let tls = rfc6455::blocking::ServerTls::from_pem_files(cert, key).map_err(|e| e.to_string())?;
+    Ok(server.tls(tls))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: Server, _: &str, _: &str) -> Result<Server, String> {
+    Err("TLS needs the tls feature: cargo run --release --features tls --example chat -- ...".into())
+}
+
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    let args = parse_args().unwrap_or_else(|error| {
+        eprintln!("chat: {error}\nusage: chat [ADDR] [--tls-cert FILE --tls-key FILE]");
+        std::process::exit(2);
+    });
+    let addr = args.addr;
     let mut options = Options::default();
     // Keepalive: ping after 15 s of silence, drop the client if nothing comes
     // back within 10 s more.
@@ -113,22 +158,30 @@ fn main() {
     // Chat lines are short; refuse anything much bigger at the protocol level.
     options.config.max_message_size = 64 << 10;
 
-    let server = match Server::bind(&addr) {
+    let mut server = match Server::bind(&addr) {
         Ok(server) => server.with_options(options),
         Err(error) => {
             eprintln!("cannot listen on {addr}: {error}");
             std::process::exit(1);
         }
     };
-    match server.local_addr() {
-        Ok(local) => println!("chat server listening: open http://{local}/"),
-        Err(_) => println!("chat server listening: open http://{addr}/"),
+    if let Some((cert, key)) = &args.tls {
+        server = with_tls(server, cert, key).unwrap_or_else(|error| {
+            eprintln!("chat: {error}");
+            std::process::exit(1);
+        });
     }
+    let scheme = if args.tls.is_some() { "https" } else { "http" };
+    match server.local_addr() {
+        Ok(local) => println!("chat server listening: open {scheme}://{local}/"),
+        Err(_) => println!("chat server listening: open {scheme}://{addr}/"),
+    }
+    let server = Arc::new(server);
 
     let room = Arc::new(Room::default());
-    // Not `Server::serve`: its `decide` cannot hand anything (the name from
-    // the query string) to the connection handler, so this accept loop runs
-    // `accept_with` itself, on each connection's thread.
+    // An accept loop of its own rather than `Server::serve`, to show one: each
+    // connection's handshakes (`Server::handshake`: TLS when configured, then
+    // the upgrade) run on that connection's thread.
     loop {
         let stream = match server.accept_stream() {
             Ok(stream) => stream,
@@ -141,8 +194,8 @@ fn main() {
             }
         };
         let room = Arc::clone(&room);
-        let options = server.options().clone();
-        let spawned = thread::Builder::new().name("chat-conn".into()).spawn(move || serve(stream, &options, &room));
+        let server = Arc::clone(&server);
+        let spawned = thread::Builder::new().name("chat-conn".into()).spawn(move || serve(&server, stream, &room));
         if let Err(error) = spawned {
             eprintln!("cannot start a thread: {error}");
         }
@@ -150,10 +203,10 @@ fn main() {
 }
 
 /// Answers one TCP connection: the page, a 404, or a chat session.
-fn serve(stream: TcpStream, options: &Options, room: &Room) {
+fn serve(server: &Server, stream: TcpStream, room: &Room) {
     let peer = stream.peer_addr().map_or_else(|_| "?".to_string(), |addr| addr.to_string());
     let mut name = None;
-    let accepted = accept_with(stream, options, |request| match request {
+    let accepted = server.handshake(stream, |request| match request {
         Incoming::Http(request) => http(request),
         Incoming::Upgrade(upgrade) if upgrade.path() != "/ws" => Reply::Respond(not_found()),
         Incoming::Upgrade(upgrade) if !same_origin(upgrade) => Reply::Respond(
@@ -209,8 +262,8 @@ fn same_origin(upgrade: &UpgradeRequest) -> bool {
 /// One chat session, on the connection's thread: announce, relay every line,
 /// announce the leave.
 fn chat(
-    mut reader: rfc6455::blocking::Reader<TcpStream>,
-    writer: Writer<TcpStream>,
+    mut reader: rfc6455::blocking::Reader<MaybeTls>,
+    writer: Writer<MaybeTls>,
     name: &str,
     peer: &str,
     room: &Room,

@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example client -- ws://127.0.0.1:9001/ [--reconnect] [--ping-interval SECS] [--protocol NAME]
 //!     [--proxy http://[user:pass@]host:port | --no-proxy]
+//! cargo run --release --features tls --example client -- wss://127.0.0.1:9443/ [--ca-file ca.pem] ...
 //! ```
 //!
 //! Received messages go to standard output (`< text`); the connection's
@@ -16,20 +17,22 @@
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // an example: sockets, threads and locks are the point
 
 use std::io::BufRead;
-use std::net::TcpStream;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use rfc6455::blocking::{ClientBuilder, Error, Options, ProxyChoice, Reader, Writer};
+use rfc6455::blocking::{ClientBuilder, Error, MaybeTls, Options, ProxyChoice, Reader, Writer};
 use rfc6455::{CloseCode, Message, ProxyUrl};
 
 const USAGE: &str = "\
-usage: client URL [--reconnect] [--ping-interval SECS] [--protocol NAME]... [--proxy URL | --no-proxy]
+usage: client URL [--ca-file FILE] [--reconnect] [--ping-interval SECS] [--protocol NAME]... [--proxy URL | --no-proxy]
 
-  URL                   ws://host[:port]/path[?query]
+  URL                   ws://host[:port]/path[?query], or wss://... (built with
+                        --features tls)
+  --ca-file FILE        for wss://, trust the certificates in this PEM file
+                        (instead of the system's and the bundled web roots)
   --reconnect           reconnect with exponential backoff when the connection drops
   --ping-interval SECS  send a keepalive ping after SECS of silence; give up if
                         nothing comes back within SECS more
@@ -52,6 +55,7 @@ struct Args {
     ping_interval: Option<Duration>,
     protocols: Vec<String>,
     proxy: ProxyChoice,
+    ca_file: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +65,7 @@ fn parse_args() -> Result<Args, String> {
     let mut ping_interval = None;
     let mut protocols = Vec::new();
     let mut proxy = ProxyChoice::FromEnvironment;
+    let mut ca_file = None;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "-h" | "--help" => return Err(String::new()),
@@ -80,33 +85,48 @@ fn parse_args() -> Result<Args, String> {
                 proxy = ProxyChoice::Proxy(ProxyUrl::parse(&value).map_err(|error| format!("--proxy: {error}"))?);
             }
             "--no-proxy" => proxy = ProxyChoice::Direct,
+            "--ca-file" => ca_file = Some(args.next().ok_or("--ca-file needs a file")?),
             flag if flag.starts_with('-') => return Err(format!("unknown option: {flag}")),
             _ if url.is_some() => return Err(format!("unexpected argument: {arg}")),
             _ => url = Some(arg),
         }
     }
     let url = url.ok_or("missing URL")?;
-    Ok(Args { url, reconnect, ping_interval, protocols, proxy })
+    Ok(Args { url, reconnect, ping_interval, protocols, proxy, ca_file })
+}
+
+/// Trusts only the certificates in `file` for wss:// servers.
+#[cfg(feature = "tls")]
+fn trust(options: &mut Options, file: &str) -> Result<(), String> {
+    use rfc6455::blocking::{ClientTls, TlsRoots};
+    let roots = TlsRoots::from_pem_file(file).map_err(|error| error.to_string())?;
+    options.tls = Some(ClientTls::with_roots(roots).map_err(|error| error.to_string())?);
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn trust(_: &mut Options, _: &str) -> Result<(), String> {
+    Err("TLS needs the tls feature (cargo run --features tls --example client -- ...)".into())
 }
 
 /// The current connection's writer, shared with the stdin thread, which waits
 /// here while there is none (connecting, or between reconnects).
 #[derive(Default)]
 struct Link {
-    writer: Mutex<Option<Writer<TcpStream>>>,
+    writer: Mutex<Option<Writer<MaybeTls>>>,
     changed: Condvar,
     /// Standard input has ended: close and exit rather than reconnect.
     eof: AtomicBool,
 }
 
 impl Link {
-    fn slot(&self) -> MutexGuard<'_, Option<Writer<TcpStream>>> {
+    fn slot(&self) -> MutexGuard<'_, Option<Writer<MaybeTls>>> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Installs (or clears) the current connection's writer. Returns whether
     /// standard input has already ended.
-    fn set(&self, writer: Option<Writer<TcpStream>>) -> bool {
+    fn set(&self, writer: Option<Writer<MaybeTls>>) -> bool {
         let mut slot = self.slot();
         *slot = writer;
         let eof = self.eof.load(Ordering::Acquire);
@@ -116,7 +136,7 @@ impl Link {
     }
 
     /// Waits for a connection, then returns its writer.
-    fn wait(&self) -> Writer<TcpStream> {
+    fn wait(&self) -> Writer<MaybeTls> {
         let mut slot = self.slot();
         loop {
             if let Some(writer) = slot.as_ref() {
@@ -161,6 +181,12 @@ fn main() -> ExitCode {
     if let Some(interval) = args.ping_interval {
         options.ping_interval = Some(interval);
         options.ping_timeout = interval;
+    }
+    if let Some(file) = &args.ca_file
+        && let Err(error) = trust(&mut options, file)
+    {
+        eprintln!("error: --ca-file {file}: {error}");
+        return ExitCode::from(2);
     }
 
     let link = Arc::new(Link::default());
@@ -215,7 +241,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn connect(args: &Args, options: &Options) -> Result<(Reader<TcpStream>, Writer<TcpStream>), Error> {
+fn connect(args: &Args, options: &Options) -> Result<(Reader<MaybeTls>, Writer<MaybeTls>), Error> {
     let mut builder = ClientBuilder::new(&args.url)?.options(options.clone());
     for protocol in &args.protocols {
         builder = builder.protocol(protocol.clone());
@@ -230,7 +256,7 @@ fn connect(args: &Args, options: &Options) -> Result<(Reader<TcpStream>, Writer<
 
 /// Prints what arrives until the connection ends. `Ok` for a clean close
 /// (1000, 1001 or no code), `Err` for anything else.
-fn receive(mut reader: Reader<TcpStream>) -> Result<(), ()> {
+fn receive(mut reader: Reader<MaybeTls>) -> Result<(), ()> {
     loop {
         match reader.read() {
             Ok(Message::Text(text)) => println!("< {text}"),

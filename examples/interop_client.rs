@@ -5,7 +5,11 @@
 //!
 //! ```text
 //! cargo run --release --example interop_client -- ws://127.0.0.1:PORT [CHECK...]
+//! INTEROP_CA_FILE=ca.pem cargo run --release --features tls --example interop_client -- wss://127.0.0.1:PORT
 //! ```
+//!
+//! For `wss://`, `INTEROP_CA_FILE` names the PEM file of the certificate to
+//! trust (the test certificate); without it the default roots apply.
 //!
 //! The server echoes text as text and binary as binary, chooses the first
 //! subprotocol offered, and serves the helper paths `/close/ID`, `/seen/ID`
@@ -28,10 +32,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rfc6455::blocking::{ClientBuilder, Options, Transport, WebSocket};
+use rfc6455::blocking::{ClientBuilder, MaybeTls, Options, Transport, WebSocket};
 use rfc6455::{CloseCode, HandshakeResponse, Message, PERMESSAGE_DEFLATE};
 
-type Ws = WebSocket<TcpStream>;
+type Ws = WebSocket<MaybeTls>;
 type CheckResult = Result<Option<String>, String>;
 
 const TEXT_UTF8: &str = "ascii, 2-byte é ñ ß, 3-byte € 漢字 ✓, 4-byte 𝄞 😀 🦀, mixed: a€𝄞é";
@@ -40,7 +44,44 @@ fn options() -> Options {
     let mut options = Options::default();
     // Every read is bounded: a peer that stops answering fails the check.
     options.idle_timeout = Some(Duration::from_secs(30));
+    with_ca_file(&mut options);
     options
+}
+
+/// Trusts the certificate in `INTEROP_CA_FILE`, when set, for wss:// URLs.
+#[cfg(feature = "tls")]
+fn with_ca_file(options: &mut Options) {
+    use rfc6455::blocking::{ClientTls, TlsRoots};
+    static TLS: std::sync::OnceLock<Option<ClientTls>> = std::sync::OnceLock::new();
+    options.tls = TLS
+        .get_or_init(|| {
+            let file = std::env::var("INTEROP_CA_FILE").ok()?;
+            let roots = TlsRoots::from_pem_file(&file).unwrap_or_else(|e| panic!("INTEROP_CA_FILE {file}: {e}"));
+            Some(ClientTls::with_roots(roots).expect("TLS configuration"))
+        })
+        .clone();
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_ca_file(_: &mut Options) {}
+
+/// The stream for `host` (`HOST:PORT`): TLS over it for `wss://`.
+#[cfg(feature = "tls")]
+fn secure(stream: TcpStream, url: &str, host: &str, options: &Options) -> Result<MaybeTls, String> {
+    if !url.starts_with("wss://") {
+        return Ok(MaybeTls::Plain(stream));
+    }
+    let tls = options.tls.clone().map_or_else(rfc6455::blocking::ClientTls::new, Ok).map_err(|e| e.to_string())?;
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    Ok(MaybeTls::Tls(tls.connect(stream, name, options).map_err(|e| format!("TLS {host}: {e}"))?))
+}
+
+#[cfg(not(feature = "tls"))]
+fn secure(stream: TcpStream, url: &str, _: &str, _: &Options) -> Result<MaybeTls, String> {
+    if url.starts_with("wss://") {
+        return Err("wss:// needs the tls feature".into());
+    }
+    Ok(MaybeTls::Plain(stream))
 }
 
 fn connect(base: &str, path: &str, protocols: &[&str]) -> Result<(Ws, Option<String>), String> {
@@ -66,9 +107,10 @@ impl Counters {
     }
 }
 
-/// A TCP stream that counts the bytes crossing it: what the wire carried.
+/// A stream that counts the bytes crossing it: what the wire carried (over
+/// TLS, what went into and came out of it).
 struct Counted {
-    stream: TcpStream,
+    stream: MaybeTls,
     counters: Arc<Counters>,
 }
 
@@ -94,11 +136,11 @@ impl Write for Counted {
 
 impl Transport for Counted {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(timeout)
+        Transport::set_read_timeout(&self.stream, timeout)
     }
 
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.stream.set_write_timeout(timeout)
+        Transport::set_write_timeout(&self.stream, timeout)
     }
 
     fn shutdown(&self) -> io::Result<()> {
@@ -117,10 +159,11 @@ fn connect_counted(
     if !deflate {
         options.config.deflate = None;
     }
-    let builder = ClientBuilder::new(&url).map_err(|e| format!("{url}: {e}"))?.options(options);
-    let host = url.trim_start_matches("ws://").split('/').next().unwrap_or_default().to_owned();
+    let builder = ClientBuilder::new(&url).map_err(|e| format!("{url}: {e}"))?.options(options.clone());
+    let host = url.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_owned();
     let stream = TcpStream::connect(&host).map_err(|e| format!("connect {host}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let stream = secure(stream, &url, &host, &options)?;
     let counters = Arc::new(Counters::default());
     let counted = Counted { stream, counters: Arc::clone(&counters) };
     let (ws, response) = builder.connect_on(counted).map_err(|e| format!("handshake {url}: {e}"))?;

@@ -18,21 +18,27 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::TcpStream;
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rfc6455::blocking::{Error, Incoming, Reply, Server, WebSocket};
+use rfc6455::blocking::{Error, Incoming, MaybeTls, Reply, Server, WebSocket};
 use rfc6455::{Accept, CloseCode, Event, Response};
 
 /// Close frames seen on `/close/ID` connections, by ID.
 static SEEN: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:0".to_string());
-    let server = Server::bind(&addr)?;
-    println!("listening on ws://{}", server.local_addr()?);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = args.first().filter(|arg| !arg.starts_with("--")).cloned().unwrap_or_else(|| "127.0.0.1:0".to_string());
+    let flag = |name: &str| args.iter().position(|arg| arg == name).and_then(|i| args.get(i + 1)).cloned();
+    let mut server = Server::bind(&addr)?;
+    let mut scheme = "ws";
+    if let (Some(cert), Some(key)) = (flag("--tls-cert"), flag("--tls-key")) {
+        server = with_tls(server, &cert, &key)?;
+        scheme = "wss";
+    }
+    println!("listening on {scheme}://{}", server.local_addr()?);
     std::io::stdout().flush()?;
     server.serve(
         |request| match request {
@@ -60,6 +66,17 @@ fn main() -> std::io::Result<()> {
     )
 }
 
+#[cfg(feature = "tls")]
+fn with_tls(server: Server, cert: &str, key: &str) -> std::io::Result<Server> {
+    let tls = rfc6455::blocking::ServerTls::from_pem_files(cert, key).map_err(std::io::Error::other)?;
+    Ok(server.tls(tls))
+}
+
+#[cfg(not(feature = "tls"))]
+fn with_tls(_: Server, _: &str, _: &str) -> std::io::Result<Server> {
+    Err(std::io::Error::other("--tls-cert needs the tls feature"))
+}
+
 fn remember(id: &str, seen: String) {
     let mut map = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
     map.get_or_insert_with(HashMap::new).insert(id.to_owned(), seen);
@@ -70,7 +87,7 @@ fn recall(id: &str) -> Option<String> {
 }
 
 /// Echoes until the peer closes; with an ID, remembers the close frame.
-fn echo(ws: &mut WebSocket<TcpStream>, id: Option<&str>) -> Result<(), Error> {
+fn echo(ws: &mut WebSocket<MaybeTls>, id: Option<&str>) -> Result<(), Error> {
     loop {
         let closed = ws.read_with(|event, sender| match event {
             Event::Text(text) => sender.send_text(text).map(|()| false),
@@ -94,7 +111,7 @@ fn echo(ws: &mut WebSocket<TcpStream>, id: Option<&str>) -> Result<(), Error> {
 }
 
 /// Tells the client what the `/close/ID` connection saw.
-fn report(ws: &mut WebSocket<TcpStream>, id: &str) -> Result<(), Error> {
+fn report(ws: &mut WebSocket<MaybeTls>, id: &str) -> Result<(), Error> {
     let deadline = Instant::now() + Duration::from_secs(5);
     let seen = loop {
         if let Some(seen) = recall(id) {

@@ -136,3 +136,7 @@ pub use handshake::{
 };
 pub use mask::{apply_mask, apply_mask_reference};
 pub use proxy::{ProxyConnect, ProxyError, ProxyProgress, ProxyUrl, Tunnel, no_proxy_matches};
+/// The rustls this crate's TLS is built with (the `tls` feature), for
+/// [`ClientTls::from_config`](blocking::ClientTls::from_config) and friends.
+#[cfg(feature = "tls")]
+pub use rustls;

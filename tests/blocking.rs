@@ -14,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rfc6455::blocking::{
-    Accepted, ClientBuilder, Error, Incoming, Options, Reply, Timeout, Transport, WebSocket, accept_with, connect,
+    Accepted, ClientBuilder, Error, Incoming, MaybeTls, Options, Reply, Timeout, Transport, WebSocket, accept_with,
+    connect,
 };
 use rfc6455::{Accept, CloseCode, Config, Connection, Event, HandshakeError, Message, Response, Role};
 
@@ -78,7 +79,7 @@ fn accept_ws(listener: &TcpListener, options: &Options) -> WebSocket<TcpStream> 
     }
 }
 
-fn client(addr: SocketAddr, options: Options) -> WebSocket<TcpStream> {
+fn client(addr: SocketAddr, options: Options) -> WebSocket<MaybeTls> {
     ClientBuilder::new(&url(addr, "/")).expect("url").options(options).connect().expect("connect").0
 }
 
@@ -1013,6 +1014,8 @@ fn connect_helper_and_ping_pong() {
     assert_eq!(join(server), 1);
 }
 
+/// Without the `tls` feature, a `wss://` URL is refused up front.
+#[cfg(not(feature = "tls"))]
 #[test]
 fn wss_is_unsupported() {
     assert!(matches!(connect("wss://127.0.0.1:1/"), Err(Error::Unsupported(_))));
@@ -1150,6 +1153,9 @@ fn writer_is_clone_send_and_sync_and_reader_is_send() {
     clone_send_sync::<rfc6455::blocking::Writer<TcpStream>>();
     send::<rfc6455::blocking::Reader<TcpStream>>();
     send::<WebSocket<TcpStream>>();
+    clone_send_sync::<rfc6455::blocking::Writer<MaybeTls>>();
+    send::<rfc6455::blocking::Reader<MaybeTls>>();
+    send::<WebSocket<MaybeTls>>();
     send::<Connection>();
 }
 

@@ -457,7 +457,7 @@ fn echo_server(connections: usize) -> (SocketAddr, thread::JoinHandle<usize>) {
 }
 
 /// Sends a few messages through `ws`, checks the echoes and closes.
-fn exchange(ws: &mut rfc6455::blocking::WebSocket<TcpStream>) {
+fn exchange(ws: &mut rfc6455::blocking::WebSocket<rfc6455::blocking::MaybeTls>) {
     for i in 0..5 {
         let text = format!("through the proxy {i}");
         ws.send_text(&text).expect("send");

@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
 use super::transport::is_timeout;
-use super::{Error, Options, ProxyChoice, Timeout, Transport, WebSocket};
+use super::{Error, MaybeTls, Options, ProxyChoice, Timeout, Transport, WebSocket};
 use crate::{
     ClientHandshake, ClientProgress, ClientRequest, HandshakeResponse, ProxyConnect, ProxyProgress, ProxyUrl,
     no_proxy_matches,
 };
 
-/// Connects to a `ws://` URL with default [`Options`].
+/// Connects to a `ws://` URL (or, with the `tls` feature, a `wss://` URL)
+/// with default [`Options`].
 ///
 /// ```no_run
 /// let (mut ws, _response) = rfc6455::blocking::connect("ws://127.0.0.1:9001/")?;
@@ -22,7 +23,7 @@ use crate::{
 /// println!("{:?}", ws.read()?);
 /// # Ok::<(), rfc6455::blocking::Error>(())
 /// ```
-pub fn connect(url: &str) -> Result<(WebSocket<TcpStream>, HandshakeResponse), Error> {
+pub fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
     ClientBuilder::new(url)?.connect()
 }
 
@@ -107,25 +108,59 @@ impl ClientBuilder {
     }
 
     /// Opens a TCP connection (within [`Options::connect_timeout`]) and
-    /// performs the handshake (within [`Options::handshake_timeout`]).
+    /// performs the handshake (within [`Options::handshake_timeout`]; for
+    /// `wss://`, the TLS handshake comes first and the same timeout covers
+    /// both).
     ///
     /// When a proxy applies ([`proxy`](Self::proxy), [`Options::proxy`], by
     /// default the environment), the TCP connection goes to the proxy, which
     /// is asked to `CONNECT` to the URL's host and port (the proxy resolves
-    /// the name); [`Options::connect_timeout`] covers both. The handshake
-    /// then runs through the tunnel.
-    pub fn connect(self) -> Result<(WebSocket<TcpStream>, HandshakeResponse), Error> {
+    /// the name); [`Options::connect_timeout`] covers both. TLS and the
+    /// handshake then run through the tunnel.
+    ///
+    /// # Errors
+    ///
+    /// For a `wss://` URL without the `tls` feature, [`Error::Unsupported`].
+    pub fn connect(self) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
         if self.request.is_secure() {
-            return Err(Error::Unsupported("wss:// needs TLS, which this build does not include"));
+            return self.connect_tls();
         }
         let (stream, leftover) = self.open_tcp()?;
-        self.handshake_on(stream, &leftover)
+        let deadline = Deadline::after(self.options.handshake_timeout);
+        self.handshake_on(MaybeTls::Plain(stream), &leftover, deadline)
+    }
+
+    #[cfg(not(feature = "tls"))]
+    fn connect_tls(self) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
+        Err(Error::Unsupported("wss:// needs the `tls` feature of rfc6455"))
+    }
+
+    #[cfg(feature = "tls")]
+    fn connect_tls(self) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
+        let tls = match &self.options.tls {
+            Some(tls) => tls.clone(),
+            None => super::ClientTls::shared_default()?,
+        };
+        let (stream, leftover) = self.open_tcp()?;
+        if !leftover.is_empty() {
+            // The server cannot speak before our ClientHello.
+            return Err(Error::Io(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "bytes arrived through the proxy's tunnel before the TLS handshake began",
+            )));
+        }
+        let deadline = Deadline::after(self.options.handshake_timeout);
+        let stream = tls.connect_until(stream, self.request.host(), deadline, self.options.write_timeout)?;
+        self.handshake_on(MaybeTls::Tls(stream), &[], deadline)
     }
 
     /// Performs the handshake over a stream that is already connected (a
     /// Unix socket, a tunnel, a test double). No proxy is used.
+    /// Nothing is added to the stream: for a `wss://` URL, wrap it with
+    /// `ClientTls::connect` first (the `tls` feature).
     pub fn connect_on<S: Transport>(self, stream: S) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
-        self.handshake_on(stream, &[])
+        let deadline = Deadline::after(self.options.handshake_timeout);
+        self.handshake_on(stream, &[], deadline)
     }
 
     /// The proxy to use for this URL, if any.
@@ -158,8 +193,8 @@ impl ClientBuilder {
         self,
         mut stream: S,
         leftover: &[u8],
+        deadline: Deadline,
     ) -> Result<(WebSocket<S>, HandshakeResponse), Error> {
-        let deadline = Deadline::after(self.options.handshake_timeout);
         let handshake = ClientHandshake::new(self.request, self.options.config.clone())?;
         write_all_until(&mut stream, handshake.request_bytes(), deadline, self.options.write_timeout)?;
         let mut progress =

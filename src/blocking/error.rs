@@ -74,9 +74,15 @@ pub enum Error {
     /// ([`ProxyError::status`] gives its answer).
     #[error("proxy: {0}")]
     Proxy(#[from] ProxyError),
-    /// The URL needs something this build lacks (such as TLS for `wss://`).
+    /// The URL needs something this build lacks (such as TLS for `wss://`
+    /// without the `tls` feature).
     #[error("unsupported: {0}")]
     Unsupported(&'static str),
+    /// TLS could not be set up, or its handshake failed (a refused
+    /// certificate among others: [`TlsError::is_certificate_error`](super::TlsError::is_certificate_error)).
+    #[cfg(feature = "tls")]
+    #[error("TLS: {0}")]
+    Tls(#[from] super::TlsError),
 }
 
 impl From<ProtocolError> for Error {

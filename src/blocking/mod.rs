@@ -1,4 +1,5 @@
-//! Blocking adapters over `std::io`: a [`Server`] and [`connect`] for TCP, a
+//! Blocking adapters over `std::io`: a [`Server`] and [`connect`] for TCP
+//! (and, with the `tls` feature, TLS: `ServerTls`, `ClientTls`), a
 //! [`WebSocket`] over any [`Transport`], and [`Reader`]/[`Writer`] halves for
 //! full duplex across threads.
 //!
@@ -14,7 +15,10 @@ mod handshake_io;
 mod options;
 mod server;
 mod split;
+mod stream;
 mod timers;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 mod websocket;
 
@@ -23,5 +27,8 @@ pub use error::{Error, Timeout};
 pub use options::{Options, ProxyChoice};
 pub use server::{Accepted, Incoming, Reply, Server, accept, accept_with};
 pub use split::{Reader, Writer};
+pub use stream::MaybeTls;
+#[cfg(feature = "tls")]
+pub use tls::{ClientTls, ServerTls, TlsError, TlsRoots, TlsStream};
 pub use transport::Transport;
 pub use websocket::WebSocket;

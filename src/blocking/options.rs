@@ -57,6 +57,12 @@ pub struct Options {
     /// [`ClientBuilder::proxy`]: super::ClientBuilder::proxy
     /// [`ClientBuilder::no_proxy`]: super::ClientBuilder::no_proxy
     pub proxy: ProxyChoice,
+    /// How a client speaks TLS to `wss://` servers: trusted roots and the
+    /// rest of the rustls configuration. Default `None`:
+    /// [`ClientTls::new`](super::ClientTls::new) (platform and bundled roots),
+    /// built once per process.
+    #[cfg(feature = "tls")]
+    pub tls: Option<super::ClientTls>,
 }
 
 /// Which HTTP proxy a client reaches its server through, with a `CONNECT`
@@ -104,6 +110,8 @@ impl Default for Options {
             ping_timeout: Duration::from_secs(20),
             nodelay: true,
             proxy: ProxyChoice::FromEnvironment,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::thread;
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
 use super::transport::is_timeout;
-use super::{Error, Options, Timeout, Transport, WebSocket};
+use super::{Error, MaybeTls, Options, Timeout, Transport, WebSocket};
 use crate::{Accept, HandshakeError, Request, Response, ServerHandshake, ServerProgress, UpgradeRequest};
 
 /// A request as the application sees it when deciding.
@@ -86,12 +86,26 @@ pub fn accept(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn accept_with<S, T, F>(mut stream: S, options: &Options, decide: F) -> Result<Accepted<S, T>, Error>
+pub fn accept_with<S, T, F>(stream: S, options: &Options, decide: F) -> Result<Accepted<S, T>, Error>
 where
     S: Transport,
     F: FnOnce(Incoming<'_>) -> Reply<T>,
 {
-    let deadline = Deadline::after(options.handshake_timeout);
+    accept_until(stream, options, Deadline::after(options.handshake_timeout), decide)
+}
+
+/// [`accept_with`] within a deadline that may have started earlier (before a
+/// TLS handshake).
+fn accept_until<S, T, F>(
+    mut stream: S,
+    options: &Options,
+    deadline: Deadline,
+    decide: F,
+) -> Result<Accepted<S, T>, Error>
+where
+    S: Transport,
+    F: FnOnce(Incoming<'_>) -> Reply<T>,
+{
     let request = match read_request(&mut stream, options, deadline) {
         Ok(request) => request,
         Err(Error::Handshake(error)) => return Err(answer_error(stream, error, deadline, options)),
@@ -177,6 +191,27 @@ fn respond_and_close<S: Transport>(
     written
 }
 
+/// TLS when configured, then the WebSocket handshake, within one deadline.
+fn handshake<T, F>(
+    stream: TcpStream,
+    options: &Options,
+    tls: &TlsSetting,
+    decide: F,
+) -> Result<Accepted<MaybeTls, T>, Error>
+where
+    F: FnOnce(Incoming<'_>) -> Reply<T>,
+{
+    let deadline = Deadline::after(options.handshake_timeout);
+    #[cfg(feature = "tls")]
+    if let TlsSetting(Some(tls)) = tls {
+        let stream = tls.accept_until(stream, deadline, options.write_timeout)?;
+        return accept_until(MaybeTls::Tls(stream), options, deadline, decide);
+    }
+    #[cfg(not(feature = "tls"))]
+    let TlsSetting() = tls;
+    accept_until(MaybeTls::Plain(stream), options, deadline, decide)
+}
+
 /// A TCP listener that serves WebSocket connections (and plain HTTP requests
 /// on the same port), each on its own thread.
 ///
@@ -204,12 +239,27 @@ fn respond_and_close<S: Transport>(
 pub struct Server {
     listener: TcpListener,
     options: Options,
+    tls: TlsSetting,
 }
+
+/// The certificate a [`Server`] serves with, if any (nothing to hold without
+/// the `tls` feature).
+#[derive(Clone, Debug, Default)]
+struct TlsSetting(#[cfg(feature = "tls")] Option<super::ServerTls>);
 
 impl Server {
     /// Listens on `addr` with default [`Options`].
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        Ok(Self { listener: TcpListener::bind(addr)?, options: Options::default() })
+        Ok(Self { listener: TcpListener::bind(addr)?, options: Options::default(), tls: TlsSetting::default() })
+    }
+
+    /// Serves every connection over TLS with this certificate (the `tls`
+    /// feature). The TLS handshake and the WebSocket handshake share one
+    /// [`Options::handshake_timeout`].
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, tls: super::ServerTls) -> Self {
+        self.tls = TlsSetting(Some(tls));
+        self
     }
 
     /// Replaces the options used for every connection.
@@ -235,6 +285,18 @@ impl Server {
         Ok(stream)
     }
 
+    /// The handshakes of a connection from [`accept_stream`](Self::accept_stream),
+    /// with this server's options: TLS first when `tls` (the `tls` feature) was
+    /// given, then the WebSocket handshake as [`accept_with`] does, within one
+    /// [`Options::handshake_timeout`]. For an accept loop of one's own (to run
+    /// it on a thread, share the server in an `Arc`).
+    pub fn handshake<T, F>(&self, stream: TcpStream, decide: F) -> Result<Accepted<MaybeTls, T>, Error>
+    where
+        F: FnOnce(Incoming<'_>) -> Reply<T>,
+    {
+        handshake(stream, &self.options, &self.tls, decide)
+    }
+
     /// Accepts connections forever. Each runs on its own thread: the request
     /// goes to `decide`, and an accepted connection to `handle` with the
     /// context `decide` gave. Failed handshakes have already been answered and
@@ -244,7 +306,7 @@ impl Server {
     where
         T: Send + 'static,
         D: Fn(Incoming<'_>) -> Reply<T> + Send + Sync + 'static,
-        H: Fn(WebSocket<TcpStream>, T) + Send + Sync + 'static,
+        H: Fn(WebSocket<MaybeTls>, T) + Send + Sync + 'static,
     {
         let decide = Arc::new(decide);
         let handle = Arc::new(handle);
@@ -266,10 +328,13 @@ impl Server {
             let decide = Arc::clone(&decide);
             let handle = Arc::clone(&handle);
             let options = self.options.clone();
+            let tls = self.tls.clone();
             // A thread that cannot start (memory or thread limits) costs this
             // connection only; the stream is dropped with the closure.
             let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
-                if let Ok(Accepted::WebSocket(ws, context)) = accept_with(stream, &options, |request| decide(request)) {
+                if let Ok(Accepted::WebSocket(ws, context)) =
+                    handshake(stream, &options, &tls, |request| decide(request))
+                {
                     handle(ws, context);
                 }
             });

@@ -69,19 +69,22 @@ socket_transport!(TcpStream);
 #[cfg(unix)]
 socket_transport!(std::os::unix::net::UnixStream);
 
-/// Writes all of `bytes`; a write that times out is
+/// Writes all of `bytes` and flushes the stream (a TLS stream may hold
+/// records back); a write that times out is
 /// [`Timeout::Write`](super::Timeout::Write).
 pub(crate) fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Result<(), super::Error> {
+    let failed = |error: io::Error| {
+        if is_timeout(&error) { super::Error::Timeout(super::Timeout::Write) } else { super::error::io_error(error) }
+    };
     while !bytes.is_empty() {
         match stream.write(bytes) {
             Ok(0) => return Err(super::Error::Disconnected),
             Ok(n) => bytes = &bytes[n..],
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => return Err(super::Error::Timeout(super::Timeout::Write)),
-            Err(error) => return Err(super::error::io_error(error)),
+            Err(error) => return Err(failed(error)),
         }
     }
-    Ok(())
+    stream.flush().map_err(failed)
 }
 
 /// A client's last duty in the close handshake: wait, at most `timeout`, for

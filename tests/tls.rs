@@ -1,0 +1,398 @@
+//! TLS in the blocking adapters (the `tls` feature): our client against our
+//! server with certificates made here (rcgen), full duplex over a split TLS
+//! stream, refused certificates, timeouts, and what happens when one side
+//! does not speak TLS. Everything on 127.0.0.1; every wait is bounded.
+#![cfg(feature = "tls")]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rfc6455::blocking::{
+    Accepted, ClientBuilder, ClientTls, Error, Incoming, MaybeTls, Options, Reply, Server, ServerTls, Timeout,
+    TlsError, TlsRoots, WebSocket,
+};
+use rfc6455::{Accept, CloseCode, Message, Response};
+
+/// A certificate authority made for one test, and a server certificate it
+/// signed for `names` (DNS names or IP addresses).
+struct TestPki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki(names: &[&str]) -> TestPki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "rfc6455 test CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(names).expect("server params").signed_by(&key, &issuer).expect("server cert");
+    TestPki { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+impl TestPki {
+    fn server_tls(&self) -> ServerTls {
+        ServerTls::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes()).expect("server TLS")
+    }
+
+    fn client_tls(&self) -> ClientTls {
+        ClientTls::with_roots(TlsRoots::from_pem(self.ca_pem.as_bytes()).expect("roots")).expect("client TLS")
+    }
+}
+
+/// Short, finite timeouts, no compression (these tests are about TLS).
+fn options() -> Options {
+    let mut options = Options::default();
+    options.config.deflate = None;
+    options.proxy = rfc6455::blocking::ProxyChoice::Direct;
+    options.connect_timeout = Some(Duration::from_secs(5));
+    options.handshake_timeout = Some(Duration::from_secs(5));
+    options.idle_timeout = Some(Duration::from_secs(20));
+    options.write_timeout = Some(Duration::from_secs(20));
+    options.close_timeout = Duration::from_secs(5);
+    options
+}
+
+fn client_options(pki: &TestPki) -> Options {
+    let mut options = options();
+    options.tls = Some(pki.client_tls());
+    options
+}
+
+/// A TLS echo server on its own thread (`Server::serve`), for the life of the
+/// test process.
+fn echo_server(pki: &TestPki) -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0").expect("bind").with_options(options()).tls(pki.server_tls());
+    let addr = server.local_addr().expect("addr");
+    thread::spawn(move || {
+        server.serve(
+            |request| match request {
+                Incoming::Upgrade(_) => Reply::accept(),
+                Incoming::Http(_) => Reply::Respond(Response::new(200).body("hello over https")),
+            },
+            |mut ws, ()| {
+                // Bounded by the idle timeout if a client vanishes.
+                while let Ok(message) = ws.read() {
+                    if matches!(message, Message::Close(_)) || ws.send(&message).is_err() {
+                        break;
+                    }
+                }
+            },
+        )
+    });
+    addr
+}
+
+fn connect_tls(url: &str, options: Options) -> Result<WebSocket<MaybeTls>, Error> {
+    Ok(ClientBuilder::new(url)?.options(options).connect()?.0)
+}
+
+#[test]
+fn client_and_server_exchange_messages_over_tls() {
+    let pki = pki(&["localhost", "127.0.0.1"]);
+    let addr = echo_server(&pki);
+    // No process-wide crypto provider is installed, and none is needed.
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+    for host in ["localhost", "127.0.0.1"] {
+        let url = format!("wss://{host}:{}/echo", addr.port());
+        let mut ws = connect_tls(&url, client_options(&pki)).expect("connect");
+        assert!(ws.get_ref().is_tls());
+        let MaybeTls::Tls(tls) = ws.get_ref() else { panic!("not TLS") };
+        tls.with_session(|session| {
+            assert_eq!(session.alpn_protocol(), Some(&b"http/1.1"[..]));
+            assert_eq!(session.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
+        });
+        ws.send_text("hello, TLS").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text("hello, TLS".into()));
+        // Sizes around the TLS record size (16 KiB) and well past it.
+        for len in [0, 1, 16_383, 16_384, 16_385, 70_000, 1 << 20] {
+            let payload: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            ws.send_binary(&payload).unwrap();
+            assert_eq!(ws.read().unwrap(), Message::Binary(payload), "{len} bytes");
+        }
+        ws.close(CloseCode::NORMAL, "bye").unwrap();
+    }
+    assert!(rustls::crypto::CryptoProvider::get_default().is_none());
+}
+
+/// A split TLS stream: a flood of messages in both directions at once, with
+/// the server echoing from its own split halves. Checks order and content.
+#[test]
+fn split_full_duplex_over_tls() {
+    let pki = pki(&["127.0.0.1"]);
+    let server = Server::bind("127.0.0.1:0").unwrap().with_options(options()).tls(pki.server_tls());
+    let addr = server.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let stream = server.accept_stream().unwrap();
+        let Accepted::WebSocket(ws, ()) = server.handshake(stream, |_| Reply::accept()).unwrap() else {
+            panic!("expected an upgrade")
+        };
+        let (mut reader, writer) = ws.split().unwrap();
+        // Echo on one thread, and flood on another, at the same time.
+        let flooder = {
+            let writer = writer.clone();
+            thread::spawn(move || {
+                for i in 0..2_000u32 {
+                    writer.send_binary(&message(i, 0xA5)).unwrap();
+                }
+            })
+        };
+        let mut echoed = 0;
+        loop {
+            match reader.read().unwrap() {
+                Message::Binary(data) => {
+                    writer.send_binary(&data).unwrap();
+                    echoed += 1;
+                }
+                Message::Close(_) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        flooder.join().unwrap();
+        echoed
+    });
+
+    let url = format!("wss://127.0.0.1:{}/", addr.port());
+    let ws = connect_tls(&url, client_options(&pki)).unwrap();
+    let (mut reader, writer) = ws.split().unwrap();
+    let sender = {
+        let writer = writer.clone();
+        thread::spawn(move || {
+            for i in 0..2_000u32 {
+                writer.send_binary(&message(i, 0x5A)).unwrap();
+            }
+        })
+    };
+    // Expect 2,000 echoes (tag 0x5A) and 2,000 flood messages (0xA5), each
+    // stream in order, interleaved in any way.
+    let (mut next_echo, mut next_flood) = (0u32, 0u32);
+    while next_echo < 2_000 || next_flood < 2_000 {
+        let Message::Binary(data) = reader.read().unwrap() else { panic!("expected binary") };
+        let (tag, i) = (data[4], u32::from_le_bytes(data[..4].try_into().unwrap()));
+        let next = if tag == 0x5A { &mut next_echo } else { &mut next_flood };
+        assert_eq!(i, *next, "tag {tag:#x} out of order");
+        assert_eq!(&data[..], &message(i, tag)[..], "message {i} tag {tag:#x} corrupted");
+        *next += 1;
+    }
+    sender.join().unwrap();
+    writer.close(CloseCode::NORMAL, "done").unwrap();
+    assert!(matches!(reader.read(), Ok(Message::Close(_))));
+    assert_eq!(server.join().unwrap(), 2_000);
+}
+
+/// Message `i` of a stream tagged `tag`: 0 to 40 KiB, so that records of
+/// every size cross in both directions.
+fn message(i: u32, tag: u8) -> Vec<u8> {
+    let len = 5 + (i as usize * 7919) % (40 << 10);
+    let mut data = vec![tag; len];
+    data[..4].copy_from_slice(&i.to_le_bytes());
+    data[4] = tag;
+    for (j, byte) in data.iter_mut().enumerate().skip(5) {
+        *byte = (j as u32 ^ i) as u8;
+    }
+    data
+}
+
+fn tls_error(result: Result<WebSocket<MaybeTls>, Error>) -> TlsError {
+    match result {
+        Err(Error::Tls(error)) => error,
+        Err(other) => panic!("expected a TLS error, got {other}"),
+        Ok(_) => panic!("expected a TLS error, got a connection"),
+    }
+}
+
+#[test]
+fn a_certificate_for_another_host_is_refused() {
+    let pki = pki(&["example.test"]);
+    let addr = echo_server(&pki);
+    let error = tls_error(connect_tls(&format!("wss://127.0.0.1:{}/", addr.port()), client_options(&pki)));
+    assert!(error.is_certificate_error(), "{error}");
+    assert!(matches!(
+        error.rustls_error(),
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName | rustls::CertificateError::NotValidForNameContext { .. }
+        ))
+    ));
+    let message = Error::Tls(error).to_string();
+    assert!(message.contains("not valid for the host name"), "{message}");
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused() {
+    let pki = pki(&["127.0.0.1"]);
+    let addr = echo_server(&pki);
+    let url = format!("wss://127.0.0.1:{}/", addr.port());
+    // The web's roots (and another CA of our own) do not vouch for it.
+    let mut options = options();
+    options.tls = Some(ClientTls::with_roots(TlsRoots::Bundled).unwrap());
+    let error = tls_error(connect_tls(&url, options));
+    assert!(matches!(
+        error.rustls_error(),
+        Some(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
+    ));
+    assert!(error.to_string().contains("not signed by a trusted root"), "{error}");
+    let mut options = self::options();
+    options.tls = Some(self::pki(&["127.0.0.1"]).client_tls());
+    assert!(tls_error(connect_tls(&url, options)).is_certificate_error());
+}
+
+#[test]
+fn plain_http_over_tls_gets_its_answer() {
+    let pki = pki(&["127.0.0.1"]);
+    let addr = echo_server(&pki);
+    let tcp = TcpStream::connect(addr).unwrap();
+    let mut tls = pki.client_tls().connect(tcp, "127.0.0.1", &options()).unwrap();
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    tls.flush().unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("hello over https"), "{answer}");
+}
+
+#[test]
+fn a_silent_client_times_out_in_the_tls_handshake() {
+    let pki = pki(&["127.0.0.1"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _silent = TcpStream::connect(addr).unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut options = options();
+    options.handshake_timeout = Some(Duration::from_millis(300));
+    let started = Instant::now();
+    let result = pki.server_tls().accept(stream, &options);
+    assert!(matches!(result, Err(Error::Timeout(Timeout::Handshake))), "{:?}", result.err());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_silent_server_times_out_the_client() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accepts, then says nothing (keeps the socket open until the end).
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let holder = thread::spawn(move || {
+        let (_stream, _) = listener.accept().unwrap();
+        let _ = done_rx.recv_timeout(Duration::from_secs(10));
+    });
+    let pki = pki(&["127.0.0.1"]);
+    let mut options = client_options(&pki);
+    options.handshake_timeout = Some(Duration::from_millis(300));
+    let result = connect_tls(&format!("wss://127.0.0.1:{}/", addr.port()), options);
+    assert!(matches!(result, Err(Error::Timeout(Timeout::Handshake))), "{:?}", result.err());
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+}
+
+#[test]
+fn a_tls_client_meets_a_plain_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        // A plain WebSocket server reads the ClientHello as a bad request.
+        rfc6455::blocking::accept_with(stream, &options(), |_| Reply::accept()).err()
+    });
+    let pki = pki(&["127.0.0.1"]);
+    // rustls reads the server's "HTTP/1.1 400" as a broken record, unless the
+    // server's close reset the connection first.
+    match connect_tls(&format!("wss://127.0.0.1:{}/", addr.port()), client_options(&pki)) {
+        Err(Error::Tls(error)) => assert!(!error.is_certificate_error(), "{error}"),
+        Err(Error::Disconnected) => {}
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("connected to a plain server over TLS"),
+    }
+    assert!(server.join().unwrap().is_some());
+}
+
+#[test]
+fn a_plain_client_meets_a_tls_server() {
+    let pki = pki(&["127.0.0.1"]);
+    let addr = echo_server(&pki);
+    let result = ClientBuilder::new(&format!("ws://127.0.0.1:{}/", addr.port())).unwrap().options(options()).connect();
+    assert!(result.is_err());
+}
+
+/// The server closes: the client sees the close frame, then the end.
+#[test]
+fn close_handshake_from_the_server_over_tls() {
+    let pki = pki(&["127.0.0.1"]);
+    let server = Server::bind("127.0.0.1:0").unwrap().with_options(options()).tls(pki.server_tls());
+    let addr = server.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let stream = server.accept_stream().unwrap();
+        let Accepted::WebSocket(mut ws, ()) = server.handshake(stream, |_| Reply::accept()).unwrap() else {
+            panic!("expected an upgrade")
+        };
+        ws.close(CloseCode::from(4000), "server done").unwrap();
+        assert!(matches!(ws.read(), Err(Error::Closed)));
+    });
+    let mut ws = connect_tls(&format!("wss://127.0.0.1:{}/", addr.port()), client_options(&pki)).unwrap();
+    match ws.read().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::from(4000));
+            assert_eq!(frame.reason, "server done");
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(matches!(ws.read(), Err(Error::Closed)));
+    server.join().unwrap();
+}
+
+#[test]
+fn accept_with_over_a_tls_stream_of_ones_own() {
+    let pki = pki(&["127.0.0.1"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_tls = pki.server_tls();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let tls = server_tls.accept(stream, &options()).unwrap();
+        let accepted = rfc6455::blocking::accept_with(tls, &options(), |request| match request {
+            Incoming::Upgrade(upgrade) => Reply::Accept(Accept::new(), upgrade.path().to_owned()),
+            Incoming::Http(_) => Reply::Respond(Response::new(404)),
+        });
+        let Ok(Accepted::WebSocket(mut ws, path)) = accepted else { panic!("expected an upgrade") };
+        ws.send_text(&path).unwrap();
+        assert!(matches!(ws.read(), Ok(Message::Close(_))));
+    });
+    let mut ws = connect_tls(&format!("wss://127.0.0.1:{}/room/7", addr.port()), client_options(&pki)).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("/room/7".into()));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    server.join().unwrap();
+}
+
+#[test]
+fn configuration_errors_are_typed() {
+    assert!(matches!(TlsRoots::from_pem(b"not PEM at all"), Err(TlsError::NoCertificate)));
+    let broken = b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+    assert!(matches!(TlsRoots::from_pem(broken), Err(TlsError::Pem(_))));
+    let pki = pki(&["127.0.0.1"]);
+    assert!(matches!(ServerTls::from_pem(b"", pki.key_pem.as_bytes()), Err(TlsError::NoCertificate)));
+    assert!(matches!(ServerTls::from_pem(pki.cert_pem.as_bytes(), b""), Err(TlsError::NoPrivateKey)));
+    // A key that does not belong to the certificate.
+    let other = self::pki(&["127.0.0.1"]);
+    assert!(ServerTls::from_pem(pki.cert_pem.as_bytes(), other.key_pem.as_bytes()).is_err());
+    let missing = ServerTls::from_pem_files("/nonexistent/cert.pem", "/nonexistent/key.pem");
+    assert!(matches!(missing, Err(TlsError::File { .. })));
+    assert!(missing.unwrap_err().to_string().contains("/nonexistent/cert.pem"));
+}
+
+#[test]
+fn default_roots_load() {
+    // The bundled roots are always there; the platform's may be missing on a
+    // minimal machine, and then the default still works.
+    ClientTls::with_roots(TlsRoots::Bundled).unwrap();
+    ClientTls::new().unwrap();
+}
