@@ -10,7 +10,9 @@
 //!
 //! The base URL defaults to `ws://127.0.0.1:9001`; reports are filed under the
 //! agent name `rfc6455`. `autobahn/run.sh client` does all of this and checks
-//! the results.
+//! the results. Over TLS (`autobahn/run.sh tls-client`): build with
+//! `--features tls`, pass a `wss://` URL, and name the CA to trust in
+//! `AUTOBAHN_CA_FILE`.
 
 // Examples live outside the sans-IO core: sockets and threads are theirs.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -100,5 +102,28 @@ fn connect(url: &str) -> Result<(WebSocket<MaybeTls>, rfc6455::HandshakeResponse
     options.config.max_frame_size = 32 << 20;
     options.config.max_message_size = 64 << 20;
     options.config.max_write_buffer = 32 << 20;
+    trust_ca_file(&mut options)?;
     ClientBuilder::new(url)?.options(options).connect()
+}
+
+/// For `wss://` runs: trusts the CA in the PEM file `AUTOBAHN_CA_FILE` names,
+/// when set (the test certificate `autobahn/run.sh` makes).
+#[cfg(feature = "tls")]
+fn trust_ca_file(options: &mut Options) -> Result<(), Error> {
+    use rfc6455::blocking::{ClientTls, TlsRoots};
+    static TLS: std::sync::OnceLock<Option<ClientTls>> = std::sync::OnceLock::new();
+    if TLS.get().is_none() {
+        let tls = match std::env::var_os("AUTOBAHN_CA_FILE") {
+            Some(file) => Some(ClientTls::with_roots(TlsRoots::from_pem_file(file)?)?),
+            None => None,
+        };
+        let _ = TLS.set(tls);
+    }
+    options.tls = TLS.get().cloned().flatten();
+    Ok(())
+}
+
+#[cfg(not(feature = "tls"))]
+fn trust_ca_file(_: &mut Options) -> Result<(), Error> {
+    Ok(())
 }

@@ -11,6 +11,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "support/tinyproxy.rs"]
+mod tinyproxy;
+
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rfc6455::blocking::{
     Accepted, ClientBuilder, ClientTls, Error, Incoming, MaybeTls, Options, Reply, Server, ServerTls, Timeout,
@@ -395,4 +398,29 @@ fn default_roots_load() {
     // minimal machine, and then the default still works.
     ClientTls::with_roots(TlsRoots::Bundled).unwrap();
     ClientTls::new().unwrap();
+}
+
+/// wss:// through a real HTTP proxy: the CONNECT tunnel first, then TLS and
+/// the upgrade inside it, verified against the URL's host.
+#[test]
+fn wss_through_tinyproxy() {
+    let Some(binary) = tinyproxy::Tinyproxy::binary() else {
+        eprintln!("SKIP: tinyproxy is not installed (apt-get install tinyproxy): the wss proxy test did not run");
+        return;
+    };
+    let pki = pki(&["localhost"]);
+    let addr = echo_server(&pki);
+    let proxy = tinyproxy::Tinyproxy::start(&binary, addr.port());
+    let connected = ClientBuilder::new(&format!("wss://localhost:{}/", addr.port()))
+        .unwrap()
+        .options(client_options(&pki))
+        .proxy(&format!("http://{}", proxy.addr))
+        .unwrap()
+        .connect();
+    let (mut ws, _) = connected.unwrap_or_else(|e| panic!("wss through tinyproxy: {e}\n{}", proxy.logs()));
+    assert!(ws.get_ref().is_tls());
+    ws.send_text("through the tunnel").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("through the tunnel".into()));
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert!(proxy.logs().contains("CONNECT"), "tinyproxy saw no CONNECT: {}", proxy.logs());
 }
