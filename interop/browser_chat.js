@@ -4,7 +4,13 @@
 // connected state, and each page's info line must show that Chromium
 // negotiated permessage-deflate with the server. Saves a screenshot.
 //
-// Usage: node browser_chat.js http://127.0.0.1:PORT/ SCREENSHOT.png
+// Over TLS (an https:// URL: the chat example with --tls-cert/--tls-key), the
+// browser context accepts the test certificate (Playwright's
+// `ignoreHTTPSErrors`, which covers the page's wss:// connection too; for the
+// tests only), and the extra check `browser-wss` asserts that the page was
+// loaded over https and that every WebSocket it opened was wss://.
+//
+// Usage: node browser_chat.js http(s)://127.0.0.1:PORT/ SCREENSHOT.png
 "use strict";
 
 const fs = require("node:fs");
@@ -44,10 +50,11 @@ async function step(name, fn) {
 async function main() {
   const [url, screenshot] = process.argv.slice(2);
   if (!url || !screenshot) {
-    console.error("usage: node browser_chat.js http://127.0.0.1:PORT/ SCREENSHOT.png");
+    console.error("usage: node browser_chat.js http(s)://127.0.0.1:PORT/ SCREENSHOT.png");
     process.exit(2);
   }
   // A fresh, throwaway profile for every run.
+  const tls = url.startsWith("https:");
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "rfc6455-chromium-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: EXECUTABLE,
@@ -55,15 +62,21 @@ async function main() {
     args: ARGS,
     viewport: { width: 900, height: 600 },
     timeout: 30000,
+    // The test certificate is signed by a throwaway CA: accept it (tests only).
+    ignoreHTTPSErrors: tls,
   });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   const names = ["ada", "grace"];
   const pages = [];
+  // Every WebSocket each page opens, by page: url, and whether it opened.
+  const sockets = new Map();
   try {
     const opened = await step("browser-open-two-tabs", async () => {
       for (const name of names) {
         const page = await context.newPage();
         page.on("pageerror", (error) => console.log(`page error (${name}): ${error}`));
+        sockets.set(page, []);
+        page.on("websocket", (socket) => sockets.get(page).push(socket.url()));
         await page.goto(url);
         // The name is part of the WebSocket URL: changing it reconnects.
         await page.fill("#name", name);
@@ -84,6 +97,21 @@ async function main() {
         );
       }
     });
+    if (tls) {
+      await step("browser-wss", async () => {
+        const seen = [];
+        for (const page of pages) {
+          const protocol = await page.evaluate(() => location.protocol);
+          if (protocol !== "https:") throw new Error(`page loaded over ${protocol}`);
+          const urls = sockets.get(page);
+          if (!urls.length) throw new Error("the page opened no WebSocket");
+          const plain = urls.filter((u) => !u.startsWith("wss://"));
+          if (plain.length) throw new Error(`not over TLS: ${plain.join(", ")}`);
+          seen.push(...urls);
+        }
+        return `${seen.length} WebSockets, all wss:// (${seen[seen.length - 1]})`;
+      });
+    }
     await step("browser-deflate", async () => {
       // Once open, the page writes `extensions: <socket.extensions>` into #info
       // (or "no extension, no subprotocol").

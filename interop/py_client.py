@@ -1,6 +1,12 @@
 """Python `websockets` as a client: the interop checks against an echo server.
 
-Usage: python py_client.py ws://127.0.0.1:PORT
+Usage: python py_client.py ws://127.0.0.1:PORT [CHECK...]
+       INTEROP_CA_FILE=ca.pem python py_client.py wss://127.0.0.1:PORT [CHECK...]
+
+For `wss://`, every connection uses an `ssl.SSLContext` that trusts only the
+PEM certificate(s) in `INTEROP_CA_FILE` (the test CA) and checks the server's
+name (IP address or DNS name in its subjectAltName) as usual; without the
+variable, the system's default roots.
 
 The server must echo text as text and binary as binary, choose the first
 subprotocol offered, and serve the helper paths described in README.md
@@ -16,6 +22,8 @@ server answers without the extension.
 
 import asyncio
 import json
+import os
+import ssl
 import sys
 import uuid
 
@@ -70,10 +78,21 @@ def expect(got, want, what):
         raise Failed(f"{what}: sent {describe(want)}, received {describe(got)}")
 
 
+TLS = None  # the ssl.SSLContext for wss:// URLs (set in __main__)
+
+
+def client_tls():
+    """The client TLS context: the CA in INTEROP_CA_FILE, else the defaults."""
+    context = ssl.create_default_context(cafile=os.environ.get("INTEROP_CA_FILE") or None)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 def opts():
     # compression left at its default: websockets offers permessage-deflate,
     # which the server must decline (or negotiate) correctly.
-    return dict(max_size=None, open_timeout=10, close_timeout=10, ping_interval=None)
+    extra = dict(ssl=TLS) if TLS is not None else {}
+    return dict(max_size=None, open_timeout=10, close_timeout=10, ping_interval=None, **extra)
 
 
 async def echo_one(ws, message, what):
@@ -208,7 +227,8 @@ def json_text(n):
 
 
 def count_wire(ws):
-    """Counts the bytes the connection's transport writes and receives."""
+    """Counts the bytes the connection's transport writes and receives (over
+    TLS, the WebSocket bytes that go into and come out of TLS)."""
     counts = {"sent": 0, "received": 0}
     write, received = ws.transport.write, ws.data_received
 
@@ -303,4 +323,7 @@ async def main(base):
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1].rstrip("/"))))
+    BASE = sys.argv[1].rstrip("/")
+    if BASE.startswith("wss://"):
+        TLS = client_tls()
+    sys.exit(asyncio.run(main(BASE)))

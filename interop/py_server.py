@@ -1,16 +1,20 @@
 """Python `websockets` as a server for the interop checks of our client.
 
-Usage: python py_server.py [PORT]   (default 0: any free port)
+Usage: python py_server.py [PORT] [--tls-cert FILE --tls-key FILE]
+(PORT default 0: any free port; with the certificate chain and key, PEM
+files, it serves TLS: wss://)
 
 Echoes text as text and binary as binary, chooses the first subprotocol the
 client offers, and serves the helper paths of README.md: `/close/ID`
 (remembers the client's close code and reason), `/seen/ID` (sends them back as
 `CODE REASON`) and `/server-close` (closes with 4001 "server bye"). Prints
-`listening on ws://127.0.0.1:PORT` once ready. Listens on 127.0.0.1 only.
+`listening on ws://127.0.0.1:PORT` (or `wss://`) once ready. Listens on
+127.0.0.1 only.
 """
 
+import argparse
 import asyncio
-import sys
+import ssl
 
 from websockets.asyncio.server import serve
 from websockets.exceptions import ConnectionClosed
@@ -46,7 +50,7 @@ async def handler(ws):
         SEEN[path[len("/close/"):]] = "no-status" if rcvd is None else f"{rcvd.code} {rcvd.reason}"
 
 
-async def main(port):
+async def main(port, tls):
     async with serve(
         handler,
         "127.0.0.1",
@@ -55,11 +59,29 @@ async def main(port):
         max_size=None,
         ping_interval=None,
         close_timeout=10,
+        ssl=tls,
     ) as server:
         bound = server.sockets[0].getsockname()[1]
-        print(f"listening on ws://127.0.0.1:{bound}", flush=True)
+        print(f"listening on {'wss' if tls else 'ws'}://127.0.0.1:{bound}", flush=True)
         await server.serve_forever()
 
 
+def server_tls(cert, key):
+    """A TLS server context with the certificate chain and key (PEM files)."""
+    if not cert and not key:
+        return None
+    if not (cert and key):
+        raise SystemExit("--tls-cert and --tls-key go together")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 0))
+    parser = argparse.ArgumentParser(description="Python websockets echo server for the interop checks")
+    parser.add_argument("port", nargs="?", type=int, default=0)
+    parser.add_argument("--tls-cert", metavar="FILE")
+    parser.add_argument("--tls-key", metavar="FILE")
+    args = parser.parse_args()
+    asyncio.run(main(args.port, server_tls(args.tls_cert, args.tls_key)))

@@ -4,7 +4,11 @@
 # client, a real headless Chromium on the `chat` example, and the client
 # checks again through nginx as a reverse proxy. permessage-deflate is offered
 # by every client and checked in both directions (`deflate`, `no-deflate`,
-# `browser-deflate`). See interop/README.md.
+# `browser-deflate`). Then over TLS (peers prefixed `tls:`), with a throwaway
+# CA and server certificate made by openssl for this run: Python websockets
+# as client of interop_server over wss://, our client against a Python
+# websockets TLS server, and headless Chromium on the chat example over
+# https/wss. See interop/README.md.
 #
 # Run from anywhere: bash interop/run.sh
 # Environment:
@@ -27,7 +31,6 @@ VENV=$OUT/venv
 PY=$VENV/bin/python
 NODE_DIR=interop
 RESULTS=$OUT/results.txt
-EXAMPLES=target/release/examples
 mkdir -p "$LOGS"
 : >"$RESULTS"
 
@@ -35,6 +38,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 # ---- everything started here is stopped here ----
 PIDS=()
+CERTS=
 cleanup() {
   local pid
   for pid in "${PIDS[@]}"; do
@@ -45,6 +49,7 @@ cleanup() {
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   done
+  [[ -z "$CERTS" ]] || rm -rf "$CERTS"
 }
 trap cleanup EXIT
 trap 'exit 143' TERM INT
@@ -56,13 +61,14 @@ install_apt() {
   local missing=()
   [[ -x "${CHROMIUM:-/usr/bin/chromium}" ]] || missing+=(chromium)
   command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+  command -v openssl >/dev/null || missing+=(openssl)
   if ((${#missing[@]})); then
     echo "apt-get install ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$LOGS/apt.log" 2>&1 \
       || { tail -20 "$LOGS/apt.log"; return 1; }
   else
-    echo "chromium and nginx present"
+    echo "chromium, nginx and openssl present"
   fi
 }
 
@@ -101,14 +107,22 @@ fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 echo "install took $((SECONDS - started)) s"
 
-step "build examples (release)"
-cargo build --release --locked --quiet \
+step "build examples (release, --features tls)"
+# One build serves both runs: TLS is used only when asked for (--tls-cert,
+# wss://). The binaries are found where cargo puts them (CARGO_TARGET_DIR,
+# build.target-dir, or ./target).
+cargo build --release --locked --quiet --features tls \
   --example echo_server --example interop_server --example interop_client --example chat
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps --locked \
+  | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+EXAMPLES=$TARGET_DIR/release/examples
+echo "examples in $EXAMPLES"
 
 # ---- servers ----
 # start NAME COMMAND...: runs COMMAND in the background, logs under $LOGS,
-# and waits (bounded) for the ws://ADDR or http://ADDR it prints once
-# listening (on standard output or error); sets ADDR.
+# and waits (bounded) for the ws://ADDR, wss://ADDR, http://ADDR or
+# https://ADDR it prints once listening (on standard output or error); sets
+# ADDR.
 start() {
   local name=$1
   shift
@@ -116,7 +130,7 @@ start() {
   PIDS+=($!)
   local pid=$!
   for _ in $(seq 200); do
-    ADDR=$(cat "$LOGS/$name.out" "$LOGS/$name.err" 2>/dev/null | grep -m1 -oE '(ws|http)://[0-9.]+:[0-9]+' | sed -E 's#^[a-z]+://##' || true)
+    ADDR=$(cat "$LOGS/$name.out" "$LOGS/$name.err" 2>/dev/null | grep -m1 -oE '(wss?|https?)://[0-9.]+:[0-9]+' | sed -E 's#^[a-z]+://##' || true)
     [[ -n "$ADDR" ]] && { echo "$name listening on $ADDR"; return 0; }
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
@@ -192,12 +206,44 @@ echo "nginx ($("$NGINX" -v 2>&1 | sed 's/.*: //')) on 127.0.0.1:$NGINX_PORT -> $
 run_peer "python-client->nginx->rust-server" "$PY" interop/py_client.py "ws://127.0.0.1:$NGINX_PORT"
 run_peer "node-client->nginx->rust-server" node interop/node_client.js "ws://127.0.0.1:$NGINX_PORT"
 
+# ---- TLS ----
+step "TLS: test certificates (openssl, fresh for this run)"
+CERTS=$(mktemp -d "${TMPDIR:-/tmp}/rfc6455-interop-tls.XXXXXX")
+# .ci/test-cert: a CA and a server certificate it signed (IP:127.0.0.1,
+# IP:::1, DNS:localhost, serverAuth); server.pem is the chain to serve.
+if bash .ci/test-cert "$CERTS" >"$LOGS/openssl.log" 2>&1 &&
+  openssl verify -CAfile "$CERTS/ca.pem" -purpose sslserver "$CERTS/server-leaf.pem" >>"$LOGS/openssl.log" 2>&1; then
+  echo "CA $CERTS/ca.pem; server certificate $CERTS/server.pem (IP:127.0.0.1, DNS:localhost), key $CERTS/server.key"
+  TLS_FLAGS=(--tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key")
+
+  step "TLS: our server (interop_server) with Python websockets as client, over wss://"
+  start tls-interop_server "$EXAMPLES/interop_server" 127.0.0.1:0 "${TLS_FLAGS[@]}"
+  run_peer "tls:python-client->rust-server" env INTEROP_CA_FILE="$CERTS/ca.pem" "$PY" interop/py_client.py "wss://$ADDR"
+
+  step "TLS: our client (interop_client) with a Python websockets TLS server, over wss://"
+  start tls-py_server "$PY" interop/py_server.py 0 "${TLS_FLAGS[@]}"
+  run_peer "tls:rust-client->python-server" env INTEROP_CA_FILE="$CERTS/ca.pem" "$EXAMPLES/interop_client" "wss://$ADDR"
+
+  step "TLS: headless Chromium on the chat example over https:// and wss://"
+  start tls-chat "$EXAMPLES/chat" 127.0.0.1:0 "${TLS_FLAGS[@]}"
+  rm -f "$OUT/chat-tls.png"
+  run_peer "tls:chromium->chat" node interop/browser_chat.js "https://$ADDR/" "$OUT/chat-tls.png"
+else
+  echo "cannot make the test certificates (openssl missing or failing):"
+  tail -20 "$LOGS/openssl.log" 2>/dev/null || true
+  echo "FAIL tls:setup certificates" >>"$RESULTS"
+fi
+
 # ---- summary ----
 step "summary"
 cat "$RESULTS"
 passed=$(grep -c '^PASS ' "$RESULTS" || true)
 failed=$(grep -c '^FAIL ' "$RESULTS" || true)
+tls_passed=$(grep -c '^PASS tls:' "$RESULTS" || true)
+tls_failed=$(grep -c '^FAIL tls:' "$RESULTS" || true)
 echo
+echo "plain: $((passed - tls_passed)) passed, $((failed - tls_failed)) failed; tls: $tls_passed passed, $tls_failed failed"
 echo "interop: $passed passed, $failed failed"
 [[ -s "$OUT/chat.png" ]] && echo "screenshot: $OUT/chat.png"
+[[ -s "$OUT/chat-tls.png" ]] && echo "screenshot (TLS): $OUT/chat-tls.png"
 ((failed == 0 && passed > 0))
