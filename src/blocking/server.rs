@@ -191,6 +191,11 @@ fn respond_and_close<S: Transport>(
     written
 }
 
+/// Stack reserved for a handshake thread of [`Server::serve`] (only the
+/// pages touched count): room for a TLS handshake, and well apart from the
+/// default size of the connection threads.
+const HANDSHAKE_STACK: usize = 256 << 10;
+
 /// TLS when configured, then the WebSocket handshake, within one deadline.
 fn handshake<T, F>(
     stream: TcpStream,
@@ -297,7 +302,8 @@ impl Server {
         handshake(stream, &self.options, &self.tls, decide)
     }
 
-    /// Accepts connections forever. Each runs on its own thread: the request
+    /// Accepts connections forever. Each runs on its own thread (after its
+    /// handshakes, on a short-lived one of their own): the request
     /// goes to `decide`, and an accepted connection to `handle` with the
     /// context `decide` gave. Failed handshakes have already been answered and
     /// are dropped, and so is a connection whose thread cannot be started.
@@ -329,15 +335,21 @@ impl Server {
             let handle = Arc::clone(&handle);
             let options = self.options.clone();
             let tls = self.tls.clone();
-            // A thread that cannot start (memory or thread limits) costs this
-            // connection only; the stream is dropped with the closure.
-            let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
-                if let Ok(Accepted::WebSocket(ws, context)) =
-                    handshake(stream, &options, &tls, |request| decide(request))
-                {
-                    handle(ws, context);
-                }
-            });
+            // The handshakes (TLS included) run on a short-lived thread, and
+            // the connection then moves to a thread of its own: the pages of
+            // stack a handshake touches (about 20 KiB) are not kept for the
+            // life of an idle connection. The two stack sizes differ, so
+            // glibc never hands a connection thread a finished handshake
+            // thread's cached stack. A thread that cannot start (memory or
+            // thread limits) costs this connection only.
+            let _ =
+                thread::Builder::new().name("rfc6455-handshake".into()).stack_size(HANDSHAKE_STACK).spawn(move || {
+                    if let Ok(Accepted::WebSocket(ws, context)) =
+                        handshake(stream, &options, &tls, |request| decide(request))
+                    {
+                        let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || handle(ws, context));
+                    }
+                });
         }
     }
 }

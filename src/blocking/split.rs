@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use super::error::io_error;
 use super::timers::{Tick, Timers};
 use super::transport::{await_eof, is_timeout, write_all};
+use super::websocket::read_some;
 use super::{Error, Options, Transport};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
@@ -38,6 +39,9 @@ pub(crate) fn new<S: Transport>(
     options: &Options,
     writer_thread: bool,
 ) -> (Reader<S>, Writer<S>) {
+    // The reader's stream may not share the read timeout armed so far.
+    let mut timers = timers;
+    timers.disarm();
     let (receiver, sender) = conn.into_split();
     let role = sender.role();
     let shared = Arc::new(Shared {
@@ -53,7 +57,7 @@ pub(crate) fn new<S: Transport>(
         receiver,
         shared: Arc::clone(&shared),
         timers,
-        read_timeout: None,
+        quiet: true,
         finished: false,
         role,
         close_timeout: options.close_timeout,
@@ -282,7 +286,8 @@ pub struct Reader<S> {
     receiver: Receiver,
     shared: Arc<Shared<S>>,
     timers: Timers,
-    read_timeout: Option<Option<Duration>>,
+    /// See [`read_some`].
+    quiet: bool,
     finished: bool,
     role: Role,
     close_timeout: Duration,
@@ -348,7 +353,7 @@ impl<S: Transport> Reader<S> {
             if lock(&self.shared.sender).close_sent() {
                 self.timers.closing(Instant::now());
             }
-            match self.timers.check(Instant::now()) {
+            match self.timers.check(self.timers.now()) {
                 Tick::Nothing => {}
                 Tick::SendPing => {
                     let queued = lock(&self.shared.sender).ping(b"keepalive");
@@ -360,22 +365,19 @@ impl<S: Transport> Reader<S> {
                 }
                 Tick::Expired(which) => return Err(self.fail(Error::Timeout(which))),
             }
-            let want = self.timers.read_timeout(Instant::now());
-            if self.read_timeout != Some(want) {
-                if let Err(error) = self.stream.set_read_timeout(want) {
-                    return Err(self.fail(error.into()));
-                }
-                self.read_timeout = Some(want);
+            if let Some(timeout) = self.timers.rearm(self.timers.now())
+                && let Err(error) = self.stream.set_read_timeout(timeout)
+            {
+                self.timers.disarm();
+                return Err(self.fail(error.into()));
             }
-            let buffer = self.receiver.read_buffer();
-            match self.stream.read(buffer) {
+            match read_some(&mut self.stream, &mut self.receiver, &mut self.quiet) {
                 Ok(0) => {
                     self.receiver.receive_eof();
                     return Ok(());
                 }
-                Ok(n) => {
-                    self.receiver.commit_read(n);
-                    self.timers.received(Instant::now());
+                Ok(_) => {
+                    self.timers.received(self.timers.now());
                     return Ok(());
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted || is_timeout(&error) => {}

@@ -24,6 +24,8 @@ pub(crate) struct Timers {
     last_received: Instant,
     ping_sent: Option<Instant>,
     close_deadline: Option<Instant>,
+    /// The read timeout last set on the stream (`None` until first set).
+    armed: Option<Option<Duration>>,
 }
 
 /// Shortest read timeout used to wake up for the timers.
@@ -39,6 +41,18 @@ impl Timers {
             last_received: now,
             ping_sent: None,
             close_deadline: None,
+            armed: None,
+        }
+    }
+
+    /// The time, for the calls below: the clock is only read while some
+    /// deadline can be running (without idle timeout, keepalive or a close
+    /// under way, nothing depends on it, and a read costs no clock reads).
+    pub(crate) fn now(&self) -> Instant {
+        if self.idle_timeout.is_some() || self.ping_interval.is_some() || self.close_deadline.is_some() {
+            Instant::now()
+        } else {
+            self.last_received
         }
     }
 
@@ -75,6 +89,33 @@ impl Timers {
             return Tick::SendPing;
         }
         Tick::Nothing
+    }
+
+    /// The read timeout to set on the stream before the next read, or `None`
+    /// when the one already set will do: one that wakes the read no later
+    /// than the nearest deadline, and not too early. A new timeout is half the
+    /// time left, so reads that keep receiving (each moves the deadlines on)
+    /// never need another system call to re-arm it; an idle read wakes once
+    /// more, half-way, before the deadline.
+    pub(crate) fn rearm(&mut self, now: Instant) -> Option<Option<Duration>> {
+        let want = self.read_timeout(now);
+        let keep = match (self.armed, want) {
+            (Some(Some(current)), Some(want)) => current <= want && want <= current * 2,
+            (Some(None), None) => true,
+            _ => false,
+        };
+        if keep {
+            return None;
+        }
+        let set = want.map(|want| (want / 2).max(MIN_TICK).min(want));
+        self.armed = Some(set);
+        Some(set)
+    }
+
+    /// Forgets the read timeout set on the stream (after setting it failed, or
+    /// after something else changed it).
+    pub(crate) fn disarm(&mut self) {
+        self.armed = None;
     }
 
     /// How long a read may block before the next deadline needs checking:
@@ -127,6 +168,29 @@ mod tests {
         timers.received(t0 + Duration::from_secs(12));
         assert_eq!(timers.check(t0 + Duration::from_secs(16)), Tick::Nothing);
         assert_eq!(timers.check(t0 + Duration::from_secs(22)), Tick::SendPing);
+    }
+
+    #[test]
+    fn the_read_timeout_is_rearmed_only_when_it_would_wake_late() {
+        let t0 = Instant::now();
+        let mut timers = Timers::new(&options(Some(10), None), t0);
+        assert_eq!(timers.rearm(t0), Some(Some(Duration::from_secs(5))));
+        // Traffic keeps moving the deadline: nothing to set.
+        for ms in [1, 500, 4000, 9000] {
+            let now = t0 + Duration::from_millis(ms);
+            timers.received(now);
+            assert_eq!(timers.rearm(now), None, "{ms}");
+        }
+        // Idle: the read woke at 5 s; 5 s are left, which the armed timeout fits.
+        let t1 = t0 + Duration::from_secs(9);
+        assert_eq!(timers.rearm(t1 + Duration::from_secs(5)), None);
+        // Closer to the deadline than the armed timeout: re-armed.
+        assert_eq!(timers.rearm(t1 + Duration::from_secs(8)), Some(Some(Duration::from_secs(1))));
+        let mut timers = Timers::new(&options(None, None), t0);
+        assert_eq!(timers.rearm(t0), Some(None));
+        assert_eq!(timers.rearm(t0), None);
+        timers.closing(t0);
+        assert_eq!(timers.rearm(t0), Some(Some(Duration::from_millis(1500))));
     }
 
     #[test]

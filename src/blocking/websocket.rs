@@ -1,13 +1,14 @@
 //! [`WebSocket`]: one connection driven by blocking reads and writes.
 
-use std::io;
-use std::time::{Duration, Instant};
+use std::io::{self, IoSlice};
+use std::time::Instant;
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
 use super::transport::{await_eof, is_timeout, write_all};
-use super::{Error, Options, Transport};
-use crate::{CloseCode, Connection, Event, Message, Role, SendError, Sender};
+use super::{Error, Options, Timeout, Transport};
+use crate::connection::{DEFER_MIN, Deferred};
+use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
 /// Output held back while received input is still being processed is written
 /// at once when it reaches this size.
@@ -28,8 +29,9 @@ pub struct WebSocket<S: Transport> {
     stream: S,
     conn: Connection,
     timers: Timers,
-    /// The read timeout last set on the stream (`None` until first set).
-    read_timeout: Option<Option<Duration>>,
+    /// The last read was small: read the next one through a buffer on the
+    /// stack (see [`read_some`]).
+    quiet: bool,
     /// The close handshake is over or the connection failed.
     finished: bool,
     options: Options,
@@ -45,7 +47,7 @@ impl<S: Transport> WebSocket<S> {
             stream,
             conn,
             timers: Timers::new(options, Instant::now()),
-            read_timeout: None,
+            quiet: true,
             finished: false,
             options: options.clone(),
         })
@@ -86,11 +88,27 @@ impl<S: Transport> WebSocket<S> {
         }
         loop {
             let (receiver, sender) = self.conn.halves();
+            sender.drop_unfinished_loan();
             match receiver.poll_event(sender) {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
                     let ping = matches!(event, Event::Ping(_));
+                    // A large payload echoed from the receive buffer is
+                    // written from there, not copied into the output first.
+                    let lent = match event {
+                        Event::Text(text) => text.as_bytes(),
+                        Event::Binary(data) => data,
+                        _ => &[],
+                    };
+                    if lent.len() >= DEFER_MIN {
+                        sender.lend(lent);
+                    }
                     let result = f(event, sender);
+                    if let Some(deferred) = sender.end_loan()
+                        && let Err(error) = write_deferred(&mut self.stream, sender, &deferred, lent)
+                    {
+                        return Err(self.fail(error));
+                    }
                     if close {
                         self.finish_close();
                     } else if ping {
@@ -175,6 +193,7 @@ impl<S: Transport> WebSocket<S> {
 
     /// Writes everything queued.
     pub fn flush(&mut self) -> Result<(), Error> {
+        self.conn.halves().1.drop_unfinished_loan();
         match write_output(&mut self.stream, &mut self.conn) {
             Ok(()) => Ok(()),
             Err(error) => Err(self.fail(error)),
@@ -255,7 +274,7 @@ impl<S: Transport> WebSocket<S> {
     fn fill(&mut self) -> Result<(), Error> {
         self.flush()?;
         loop {
-            match self.timers.check(Instant::now()) {
+            match self.timers.check(self.timers.now()) {
                 Tick::Nothing => {}
                 Tick::SendPing => {
                     // Keepalive: the payload is arbitrary; a pong is what counts.
@@ -269,15 +288,14 @@ impl<S: Transport> WebSocket<S> {
             if let Err(error) = self.arm_read_timeout() {
                 return Err(self.fail(error.into()));
             }
-            let buffer = self.conn.read_buffer();
-            match self.stream.read(buffer) {
+            let (receiver, _) = self.conn.halves();
+            match read_some(&mut self.stream, receiver, &mut self.quiet) {
                 Ok(0) => {
                     self.conn.receive_eof();
                     return Ok(());
                 }
-                Ok(n) => {
-                    self.conn.commit_read(n);
-                    self.timers.received(Instant::now());
+                Ok(_) => {
+                    self.timers.received(self.timers.now());
                     return Ok(());
                 }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
@@ -288,18 +306,14 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Sets the stream's read timeout for the nearest deadline, avoiding a
-    /// system call when the one already set is close enough (waking early
-    /// costs one more loop; waking late is what must not happen).
+    /// system call when the one already set will do (see [`Timers::rearm`]).
     fn arm_read_timeout(&mut self) -> io::Result<()> {
-        let want = self.timers.read_timeout(Instant::now());
-        let update = match (self.read_timeout, want) {
-            (Some(Some(current)), Some(want)) => want < current || want > current * 2,
-            (Some(None), None) => false,
-            _ => true,
-        };
-        if update {
-            self.stream.set_read_timeout(want)?;
-            self.read_timeout = Some(want);
+        if let Some(timeout) = self.timers.rearm(self.timers.now()) {
+            let set = self.stream.set_read_timeout(timeout);
+            if set.is_err() {
+                self.timers.disarm();
+            }
+            set?;
         }
         Ok(())
     }
@@ -329,6 +343,68 @@ impl<S: Transport> WebSocket<S> {
         }
         error
     }
+}
+
+/// Reads smaller than this go through a buffer on the stack while the
+/// connection is quiet.
+const QUIET_READ: usize = 1024;
+
+/// Reads from `stream` into `receiver`; returns the byte count (0 at the end
+/// of the stream, which the caller reports).
+///
+/// A quiet connection (its last read was small, and nothing is buffered)
+/// reads into a small buffer on the stack and hands the bytes over with
+/// [`Receiver::receive`](crate::Receiver::receive), which stores only what
+/// arrived: an idle connection, blocked in this read, then holds no receive
+/// buffer larger than its messages. A read that fills the stack buffer
+/// switches to reading straight into the receiver's buffer (no copy), whose
+/// offered size grows with the traffic; one that falls short switches back.
+pub(crate) fn read_some<S: Transport>(stream: &mut S, receiver: &mut Receiver, quiet: &mut bool) -> io::Result<usize> {
+    if *quiet && receiver.buffered_len() == 0 {
+        let mut scratch = [0u8; QUIET_READ];
+        let n = stream.read(&mut scratch)?;
+        receiver.receive(&scratch[..n]);
+        *quiet = n < QUIET_READ;
+        Ok(n)
+    } else {
+        let n = stream.read(receiver.read_buffer())?;
+        receiver.commit_read(n);
+        *quiet = n < QUIET_READ;
+        Ok(n)
+    }
+}
+
+/// Writes the pending output around a frame whose payload was left in `lent`
+/// (see `Sender::lend`): the output before it, the payload, and the output
+/// queued after it, gathered into as few writes as the stream allows.
+fn write_deferred<S: Transport>(
+    stream: &mut S,
+    sender: &mut Sender,
+    deferred: &Deferred,
+    lent: &[u8],
+) -> Result<(), Error> {
+    let Some(parts) = sender.output_around(deferred, lent) else {
+        // Not reachable: the sender only defers payloads inside `lent`.
+        sender.discard_deferred(deferred);
+        return Ok(());
+    };
+    let queued = parts[0].len() + parts[2].len();
+    let mut slices = parts.map(IoSlice::new);
+    let mut left = &mut slices[..];
+    IoSlice::advance_slices(&mut left, 0);
+    while !left.is_empty() {
+        match stream.write_vectored(left) {
+            Ok(0) => return Err(Error::Disconnected),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => {
+                sender.discard_deferred(deferred);
+                return Err(if is_timeout(&error) { Error::Timeout(Timeout::Write) } else { io_error(error) });
+            }
+        }
+    }
+    sender.advance_output(queued);
+    Ok(())
 }
 
 /// Writes all of the connection's pending output.

@@ -15,6 +15,7 @@ mod sender;
 
 pub use receiver::Receiver;
 pub use sender::Sender;
+pub(crate) use sender::{DEFER_MIN, Deferred};
 
 use crate::close::{CloseCode, CloseFrame, OwnedCloseFrame};
 use crate::config::Config;

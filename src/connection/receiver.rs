@@ -533,8 +533,11 @@ impl Receiver {
             self.start = to;
             return Ok(());
         }
-        // A whole in-place payload is validated once, when it is handed out.
-        if frame.text && !(frame.in_place && frame.done == 0 && completes) {
+        // An in-place payload is validated whole when it is handed out (the
+        // `&str` needs it), so the chunk that completes it needs no check of
+        // its own: a payload that arrives whole is validated once, and one
+        // that arrives in pieces has only its earlier pieces checked twice.
+        if frame.text && !(frame.in_place && completes) {
             self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         frame.done += to - from;
@@ -576,9 +579,9 @@ impl Receiver {
                 self.release.input = frame.len;
                 self.buf_sizer.observe(frame.len);
                 if frame.text {
-                    // Catches a code point cut off at the end of a payload that
-                    // arrived in pieces; a no-op for one that arrived whole.
-                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    // The check of the whole payload at hand-out covers what
+                    // the pieces left unfinished.
+                    self.utf8.reset();
                     Ok(Some(RawEvent::Text(Source::Input(range))))
                 } else {
                     Ok(Some(RawEvent::Binary(Source::Input(range))))

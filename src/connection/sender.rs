@@ -7,6 +7,8 @@
 //! state lives here, because every rule about what may still be sent depends
 //! on it.
 
+use std::ops::Range;
+
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -52,6 +54,27 @@ pub struct Sender {
     close_received: bool,
     failed: bool,
     transport_ended: bool,
+    /// Addresses of memory the adapter lends while a callback runs (the
+    /// payload of the event being handled, in the receive buffer): a large
+    /// unmasked frame whose payload lies there is not copied.
+    lent: Option<Range<usize>>,
+    /// The frame whose payload was left where it lies, if any.
+    deferred: Option<Deferred>,
+}
+
+/// Payloads at least this large are left in lent memory rather than copied.
+pub(crate) const DEFER_MIN: usize = 64 << 10;
+
+/// A frame queued without its payload: its header is in the output buffer
+/// at `header..at`, and the payload, which belongs at `at`, is the `len`
+/// bytes at address `addr` of lent memory. Frames queued after it follow at
+/// `at`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Deferred {
+    header: usize,
+    at: usize,
+    addr: usize,
+    len: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -101,6 +124,8 @@ impl Sender {
             close_received: false,
             failed: false,
             transport_ended: false,
+            lent: None,
+            deferred: None,
         }
     }
 
@@ -208,13 +233,13 @@ impl Sender {
     /// each event (the protocol may owe a pong or a close reply).
     pub fn output(&mut self) -> &[u8] {
         self.flush_pending_pong();
-        &self.out[self.out_start..]
+        &self.out[self.out_start..self.out_end()]
     }
 
     /// Records that the first `n` bytes of [`output`](Self::output) were
     /// written to the transport. `n` is clamped to what was waiting.
     pub fn advance_output(&mut self, n: usize) {
-        self.out_start = (self.out_start + n).min(self.out.len());
+        self.out_start = (self.out_start + n).min(self.out_end());
         if self.out_start == self.out.len() {
             self.out_sizer.observe(self.out.len());
             self.out.clear();
@@ -232,19 +257,39 @@ impl Sender {
             // would grow it without bound. Drop it once it outweighs the
             // unwritten rest: each byte is moved at most once on average.
             if self.out_start >= self.out.len() - self.out_start {
-                self.out.drain(..self.out_start);
-                if let Some(end) = &mut self.queued_pong_end {
-                    *end -= self.out_start;
-                }
-                self.out_start = 0;
+                self.drop_written();
             }
         }
+    }
+
+    /// Removes the bytes before `out_start`, which have been written.
+    fn drop_written(&mut self) {
+        let n = self.out_start;
+        self.out.drain(..n);
+        self.queued_pong_end = self.queued_pong_end.and_then(|end| end.checked_sub(n)).filter(|&end| end > 0);
+        if let Some(deferred) = &mut self.deferred {
+            deferred.header -= n;
+            deferred.at -= n;
+        }
+        self.out_start = 0;
+    }
+
+    /// End of the output that may be written now: a frame whose payload is
+    /// still lent (see [`lend`](Self::lend)) and what follows it wait.
+    fn out_end(&self) -> usize {
+        self.deferred.map_or(self.out.len(), |deferred| deferred.header)
     }
 
     /// Moves every byte waiting to be sent into `dst` (appended; a cheap swap
     /// when `dst` is empty), for writing outside a lock.
     pub fn take_output(&mut self, dst: &mut Vec<u8>) {
         self.flush_pending_pong();
+        if let Some(deferred) = self.deferred {
+            dst.extend_from_slice(&self.out[self.out_start..deferred.header]);
+            self.out_start = deferred.header;
+            self.drop_written();
+            return;
+        }
         if dst.is_empty() && self.out_start == 0 {
             std::mem::swap(dst, &mut self.out);
         } else {
@@ -262,7 +307,7 @@ impl Sender {
 
     /// Bytes waiting in the output buffer.
     pub fn buffered_len(&self) -> usize {
-        self.out.len() - self.out_start
+        self.out.len() - self.out_start + self.deferred.map_or(0, |d| d.len)
     }
 
     /// Which end this is.
@@ -305,14 +350,56 @@ impl Sender {
     /// Gives back output buffer memory beyond what the waiting bytes need.
     pub fn shrink_buffers(&mut self) {
         if self.out_start > 0 {
-            self.out.drain(..self.out_start);
-            if let Some(end) = &mut self.queued_pong_end {
-                *end = end.saturating_sub(self.out_start);
-            }
-            self.out_start = 0;
+            self.drop_written();
         }
         self.out.shrink_to_fit();
         self.out_sizer.reset();
+    }
+
+    // ---- Payloads left in place (the blocking adapter's echo path) ----
+
+    /// Lends `bytes` until [`end_loan`](Self::end_loan): a large unmasked
+    /// frame whose payload lies within them is queued without copying it,
+    /// and the caller writes that payload from where it lies.
+    pub(crate) fn lend(&mut self, bytes: &[u8]) {
+        let start = bytes.as_ptr().addr();
+        self.lent = Some(start..start + bytes.len());
+    }
+
+    /// Ends the loan; returns the frame queued without its payload, if any,
+    /// which the caller must now write with [`output_around`](Self::output_around)
+    /// and then either [`advance_output`](Self::advance_output) past, or
+    /// [`discard_deferred`](Self::discard_deferred).
+    pub(crate) fn end_loan(&mut self) -> Option<Deferred> {
+        self.lent = None;
+        self.deferred.take()
+    }
+
+    /// The bytes to write around a deferred frame's payload: the output
+    /// before it (its header included) and the output queued after it.
+    /// `lent` is the memory that was lent; `None` if the payload is not in it.
+    pub(crate) fn output_around<'a>(&'a self, deferred: &Deferred, lent: &'a [u8]) -> Option<[&'a [u8]; 3]> {
+        let offset = deferred.addr.checked_sub(lent.as_ptr().addr())?;
+        let payload = lent.get(offset..offset.checked_add(deferred.len)?)?;
+        Some([&self.out[self.out_start..deferred.at], payload, &self.out[deferred.at..]])
+    }
+
+    /// Drops a deferred frame that could not be written, and everything
+    /// queued after it, so that no header goes out without its payload.
+    pub(crate) fn discard_deferred(&mut self, deferred: &Deferred) {
+        self.out.truncate(deferred.header.max(self.out_start));
+        if self.queued_pong_end.is_some_and(|end| end > self.out.len()) {
+            self.queued_pong_end = None;
+        }
+    }
+
+    /// Ends a loan that was never ended (its callback panicked): the frame
+    /// left in lent memory can no longer be written, so it goes, with what
+    /// was queued after it.
+    pub(crate) fn drop_unfinished_loan(&mut self) {
+        if let Some(deferred) = self.end_loan() {
+            self.discard_deferred(&deferred);
+        }
     }
 
     // ---- Replies owed, queued by the receiving half ----
@@ -478,6 +565,15 @@ impl Sender {
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode_into(&mut head);
+        if mask.is_none() && payload.len() >= DEFER_MIN && self.deferred.is_none() {
+            let addr = payload.as_ptr().addr();
+            if self.lent.as_ref().is_some_and(|lent| lent.start <= addr && addr + payload.len() <= lent.end) {
+                let header = self.out.len();
+                self.out.extend_from_slice(&head[..head_len]);
+                self.deferred = Some(Deferred { header, at: self.out.len(), addr, len: payload.len() });
+                return;
+            }
+        }
         self.out.reserve(head_len + payload.len());
         self.out.extend_from_slice(&head[..head_len]);
         let start = self.out.len();
@@ -485,5 +581,67 @@ impl Sender {
         if let Some(key) = mask {
             apply_mask(&mut self.out[start..], key, 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Sender {
+        Sender::new(Role::Server, &Config::default(), None)
+    }
+
+    #[test]
+    fn a_lent_payload_is_not_copied_and_what_follows_it_waits() {
+        let big = vec![7u8; DEFER_MIN];
+        let mut sender = server();
+        sender.send_text("a").unwrap();
+        sender.lend(&big);
+        sender.send_binary(&big).unwrap();
+        sender.send_text("b").unwrap();
+        // Only the frames before the deferred one may be written now.
+        assert_eq!(sender.output(), [0x81, 1, b'a']);
+        assert_eq!(sender.buffered_len(), 3 + 10 + DEFER_MIN + 3);
+        let mut taken = Vec::new();
+        sender.take_output(&mut taken);
+        assert_eq!(taken, [0x81, 1, b'a']);
+        let deferred = sender.end_loan().expect("deferred");
+        let [before, payload, after] = sender.output_around(&deferred, &big).expect("inside the loan");
+        assert_eq!(before, [0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0]);
+        assert_eq!(payload.len(), DEFER_MIN);
+        assert_eq!(after, [0x81, 1, b'b']);
+        sender.advance_output(before.len() + after.len());
+        assert!(!sender.has_output());
+    }
+
+    #[test]
+    fn small_masked_or_foreign_payloads_are_copied() {
+        let big = vec![7u8; DEFER_MIN];
+        let other = big.clone();
+        let mut sender = server();
+        sender.lend(&big);
+        sender.send_binary(&big[..DEFER_MIN - 1]).unwrap();
+        sender.send_binary(&other).unwrap();
+        assert!(sender.end_loan().is_none());
+        assert_eq!(sender.output().len(), 4 + DEFER_MIN - 1 + 10 + DEFER_MIN);
+        let mut client = Sender::new(Role::Client, &Config::default(), None);
+        client.lend(&big);
+        client.send_binary(&big).unwrap();
+        assert!(client.end_loan().is_none());
+    }
+
+    #[test]
+    fn an_unfinished_loan_drops_its_frame_and_what_followed() {
+        let big = vec![7u8; DEFER_MIN];
+        let mut sender = server();
+        sender.send_text("a").unwrap();
+        sender.lend(&big);
+        sender.send_binary(&big).unwrap();
+        sender.send_text("b").unwrap();
+        sender.drop_unfinished_loan();
+        assert_eq!(sender.output(), [0x81, 1, b'a']);
+        sender.send_text("c").unwrap();
+        assert_eq!(sender.output(), [0x81, 1, b'a', 0x81, 1, b'c']);
     }
 }

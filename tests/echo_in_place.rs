@@ -1,0 +1,214 @@
+//! The blocking adapter's echo path: a large payload sent back from inside
+//! `read_with` is written straight from the receive buffer (a vectored write
+//! of the frame header, the payload and whatever was queued after it). These
+//! tests check that the bytes on the wire are the same as with a copy:
+//! messages in order, around small frames and pongs, through a transport that
+//! accepts only a few bytes per write.
+#![cfg(unix)]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+use std::io::{self, IoSlice, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::thread;
+use std::time::Duration;
+
+use rfc6455::blocking::{Options, Transport, WebSocket};
+use rfc6455::{Config, Connection, Event, Message, Role};
+
+fn options() -> Options {
+    let mut options = Options::default();
+    options.config.deflate = None;
+    options.idle_timeout = Some(Duration::from_secs(20));
+    options.write_timeout = Some(Duration::from_secs(20));
+    options.close_timeout = Duration::from_secs(5);
+    options
+}
+
+/// A stream that takes at most `max_write` bytes per write, vectored or not.
+struct Trickle {
+    inner: UnixStream,
+    max_write: usize,
+}
+
+impl Read for Trickle {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf)
+    }
+}
+
+impl Write for Trickle {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(&buf[..buf.len().min(self.max_write)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let mut capped = Vec::new();
+        let mut room = self.max_write;
+        for buf in bufs {
+            if room == 0 {
+                break;
+            }
+            let take = buf.len().min(room);
+            capped.push(IoSlice::new(&buf[..take]));
+            room -= take;
+        }
+        self.inner.write_vectored(&capped)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport for Trickle {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)
+    }
+
+    fn shutdown(&self) -> io::Result<()> {
+        Transport::shutdown(&self.inner)
+    }
+}
+
+fn mixed_text(len: usize) -> String {
+    let pieces = ["a", "é", "€", "𝄞", "z"];
+    let mut text = String::new();
+    let mut i = 0;
+    while text.len() < len {
+        let piece = pieces[i % pieces.len()];
+        text.push_str(if text.len() + piece.len() <= len { piece } else { "x" });
+        i += 1;
+    }
+    text
+}
+
+/// Runs an echo server on `server` whose callback answers every data
+/// message with `reply`, and has the client send `messages` (and a ping
+/// after each); returns what the client read back, pongs included, until
+/// the server's close reply.
+fn exchange<S: Transport + Send + 'static>(
+    server: S,
+    client: UnixStream,
+    messages: Vec<Message>,
+    reply: fn(Event<'_>, &mut rfc6455::Sender) -> Result<(), rfc6455::SendError>,
+) -> Vec<Message> {
+    let server = thread::spawn(move || {
+        let mut ws = WebSocket::from_connection(server, Connection::new(Role::Server, Config::default()), &options())
+            .expect("wrap");
+        loop {
+            let closed = ws
+                .read_with(|event, sender| match event {
+                    Event::Close(_) => Ok(true),
+                    Event::Text(_) | Event::Binary(_) => reply(event, sender).map(|()| false),
+                    Event::Ping(_) | Event::Pong(_) => Ok(false),
+                })
+                .expect("server read")
+                .expect("server send");
+            if closed {
+                break;
+            }
+        }
+    });
+    let mut ws =
+        WebSocket::from_connection(client, Connection::new(Role::Client, Config::default()), &options()).expect("wrap");
+    // One message at a time, so that neither side blocks on a full socket
+    // buffer while the other does too.
+    let mut received = Vec::new();
+    for (i, message) in messages.iter().enumerate() {
+        ws.send(message).expect("client send");
+        ws.ping(&[i as u8]).expect("client ping");
+        loop {
+            let message = ws.read().expect("client read");
+            let done = message == Message::Pong(vec![i as u8]);
+            received.push(message);
+            if done {
+                break;
+            }
+        }
+    }
+    ws.close(rfc6455::CloseCode::NORMAL, "").expect("close");
+    server.join().expect("server thread");
+    received
+}
+
+fn data_only(received: &[Message]) -> Vec<Message> {
+    received.iter().filter(|m| matches!(m, Message::Text(_) | Message::Binary(_))).cloned().collect()
+}
+
+fn echo(event: Event<'_>, sender: &mut rfc6455::Sender) -> Result<(), rfc6455::SendError> {
+    match event {
+        Event::Text(text) => sender.send_text(text),
+        Event::Binary(data) => sender.send_binary(data),
+        _ => Ok(()),
+    }
+}
+
+fn large_messages() -> Vec<Message> {
+    let binary: Vec<u8> = (0..(1u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    vec![
+        Message::Binary(binary[..64 << 10].to_vec()),
+        Message::Text("small".into()),
+        Message::Binary(binary.clone()),
+        Message::Text(mixed_text(200_001)),
+        Message::Binary(binary[..(64 << 10) - 1].to_vec()),
+        Message::Binary(Vec::new()),
+    ]
+}
+
+#[test]
+fn large_echoes_are_written_from_the_receive_buffer_byte_for_byte() {
+    for max_write in [usize::MAX, 7_001] {
+        let (server, client) = UnixStream::pair().expect("pair");
+        let messages = large_messages();
+        let received = exchange(Trickle { inner: server, max_write }, client, messages.clone(), echo);
+        assert_eq!(data_only(&received), messages, "max_write {max_write}");
+        // Each pong answers the ping sent after a message, so it comes after
+        // that message's echo.
+        let mut expected_pong = 0u8;
+        let mut echoes = 0;
+        for message in &received {
+            match message {
+                Message::Pong(payload) => {
+                    assert_eq!(payload, &[expected_pong], "pongs in order");
+                    assert!(echoes > usize::from(expected_pong), "pong {expected_pong} overtook its echo");
+                    expected_pong += 1;
+                }
+                Message::Text(_) | Message::Binary(_) => echoes += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn frames_queued_around_an_in_place_payload_keep_their_order() {
+    fn twice(event: Event<'_>, sender: &mut rfc6455::Sender) -> Result<(), rfc6455::SendError> {
+        let data = match event {
+            Event::Text(text) => text.as_bytes(),
+            Event::Binary(data) => data,
+            _ => return Ok(()),
+        };
+        sender.send_text("before")?;
+        sender.send_binary(data)?;
+        sender.ping(b"between")?;
+        sender.send_binary(data)?;
+        sender.send_text("after")
+    }
+    for max_write in [usize::MAX, 10_007] {
+        let (server, client) = UnixStream::pair().expect("pair");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let received =
+            exchange(Trickle { inner: server, max_write }, client, vec![Message::Binary(big.clone())], twice);
+        let expected = [
+            Message::Text("before".into()),
+            Message::Binary(big.clone()),
+            Message::Binary(big.clone()),
+            Message::Text("after".into()),
+        ];
+        assert_eq!(data_only(&received), expected, "max_write {max_write}");
+    }
+}
