@@ -38,6 +38,14 @@ SECTION_NAMES = {
 MODES = {
     "server": ("rfc6455 as server", "wstest -m fuzzingclient against examples/echo_server.rs"),
     "client": ("rfc6455 as client", "examples/autobahn_client.rs against wstest -m fuzzingserver"),
+    "tls-server": (
+        "rfc6455 as server over TLS",
+        "wstest -m fuzzingclient (wss://) against examples/echo_server.rs --tls-cert/--tls-key",
+    ),
+    "tls-client": (
+        "rfc6455 as client over TLS",
+        "examples/autobahn_client.rs (wss://) against wstest -m fuzzingserver with a certificate",
+    ),
 }
 
 

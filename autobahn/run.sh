@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs Autobahn|Testsuite against the crate and gates on the result.
 #
-#   bash autobahn/run.sh [server|client|all]     (default: all)
+#   bash autobahn/run.sh [server|client|tls-server|tls-client|all]     (default: all)
 #
 #   server: wstest -m fuzzingclient drives examples/echo_server.rs (127.0.0.1:9002)
 #   client: examples/autobahn_client.rs drives wstest -m fuzzingserver (127.0.0.1:9001)
+#   tls-server, tls-client: the same over TLS (wss://127.0.0.1:9012 and :9011),
+#           with a certificate made for the run by .ci/test-cert (needs openssl)
+#   all:    the four; the two server runs side by side, then the two client runs
+#           (wstest is single-threaded and does most of the work)
 #
 # Installs wstest first if needed (autobahn/install.sh; see there for
 # AUTOBAHN_HOME and AUTOBAHN_DEBS). Reports go to target/autobahn/reports/{server,client}
@@ -12,17 +16,17 @@
 # rewrites autobahn/summary-{server,client}.md.
 #
 # Environment:
-#   AUTOBAHN_TIMEOUT          seconds each mode may take at most (default 600; a correct
-#                             peer needs about 15, a peer that stops answering about 5 per case)
+#   AUTOBAHN_TIMEOUT          seconds each mode may take at most (default 1500; a correct
+#                             peer needs about 500, a peer that stops answering about 5 per case)
 #   AUTOBAHN_INSTALL_TIMEOUT  seconds the install may take at most (default 900; about 20 cold)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:-all}
 case $mode in
-  server | client | all) ;;
+  server | client | tls-server | tls-client | all) ;;
   *)
-    echo "usage: $0 [server|client|all]" >&2
+    echo "usage: $0 [server|client|tls-server|tls-client|all]" >&2
     exit 2
     ;;
 esac
@@ -31,6 +35,8 @@ esac
 limit=${AUTOBAHN_TIMEOUT:-1500}
 server_port=9002 # echo_server, as in autobahn/fuzzingclient.json
 fuzzer_port=9001 # wstest's fuzzing server, as in autobahn/fuzzingserver.json
+tls_server_port=9012
+tls_fuzzer_port=9011
 
 log() { echo "autobahn: $*" >&2; }
 
@@ -70,7 +76,7 @@ if [[ ${AUTOBAHN_DOCKER:-auto} != 0 ]] && command -v docker >/dev/null 2>&1 && d
     echo "  [[ \$a == $repo/autobahn/* ]] && a=/config/\${a#$repo/autobahn/}"
     echo '  args+=("$a")'
     echo 'done'
-    echo "if ((server)); then net=(-p 127.0.0.1:$fuzzer_port:$fuzzer_port); else net=(--network host); fi"
+    echo "if ((server)); then net=(-p 127.0.0.1:$fuzzer_port:$fuzzer_port -p 127.0.0.1:$tls_fuzzer_port:$tls_fuzzer_port); else net=(--network host); fi"
     echo "exec docker run --rm -i \"\${net[@]}\" -v \"$repo/autobahn:/config:ro\" -v \"$PWD:/work\" -w /work \\"
     echo "  --entrypoint wstest \"$image\" \"\${args[@]}\""
   } >"$wstest"
@@ -88,7 +94,7 @@ else
   }
 fi
 log "wstest ready ($((SECONDS - started)) s)"
-(cd "$repo" && cargo build --quiet --release --example echo_server --example autobahn_client)
+(cd "$repo" && cargo build --quiet --release --features tls --example echo_server --example autobahn_client)
 examples=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/examples
 
@@ -97,6 +103,28 @@ work=$repo/target/autobahn
 logs=$work/logs
 mkdir -p "$work/reports" "$logs"
 cd "$work"
+
+# The TLS runs' certificate (ca.pem, server.pem, server.key) and specs; paths
+# relative to $work, where wstest runs (in Docker too).
+if [[ $mode == tls-* || $mode == all ]]; then
+  rm -rf tls
+  bash "$repo/.ci/test-cert" tls
+  cat >fuzzingclient-tls.json <<EOF
+{
+  "outdir": "./reports/tls-server",
+  "servers": [{"agent": "rfc6455", "url": "wss://127.0.0.1:$tls_server_port"}],
+  "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}
+}
+EOF
+  cat >fuzzingserver-tls.json <<EOF
+{
+  "url": "wss://127.0.0.1:$tls_fuzzer_port",
+  "key": "tls/server.key", "cert": "tls/server.pem",
+  "outdir": "./reports/tls-client",
+  "cases": ["*"], "exclude-cases": [], "exclude-agent-cases": {}
+}
+EOF
+fi
 
 port_free() {
   [[ -z $(ss -Htln "sport = :$1") ]] || {
@@ -131,73 +159,106 @@ only_loopback() {
   fi
 }
 
+# run_server NAME PORT SPEC [ECHO_SERVER_ARGS...]: wstest -m fuzzingclient
+# against echo_server, then the gate.
 run_server() {
-  local t0=$SECONDS pid status=0
-  rm -rf reports/server
-  port_free $server_port || return 1
-  "$examples/echo_server" 127.0.0.1:$server_port >"$logs/echo_server.log" 2>&1 &
+  local name=$1 port=$2 spec=$3 t0=$SECONDS pid status=0
+  shift 3
+  rm -rf "reports/$name"
+  port_free "$port" || return 1
+  "$examples/echo_server" "127.0.0.1:$port" "$@" >"$logs/$name-echo_server.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_listening "$pid" $server_port || {
-    log "echo_server did not start:"
-    tail -n 20 "$logs/echo_server.log" >&2
+  wait_listening "$pid" "$port" || {
+    log "$name: echo_server did not start:"
+    tail -n 20 "$logs/$name-echo_server.log" >&2
     return 1
   }
   only_loopback || return 1
-  log "server: wstest -m fuzzingclient against echo_server on 127.0.0.1:$server_port"
-  timeout --kill-after=10 "$limit" "$wstest" -m fuzzingclient -s "$repo/autobahn/fuzzingclient.json" \
-    >"$logs/fuzzingclient.log" 2>&1 || status=$?
+  log "$name: wstest -m fuzzingclient against echo_server on 127.0.0.1:$port"
+  timeout --kill-after=10 "$limit" "$wstest" -m fuzzingclient -s "$spec" \
+    >"$logs/$name-fuzzingclient.log" 2>&1 || status=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if ((status == 124 || status == 137)); then
-    log "server: wstest did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
+    log "$name: wstest did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
   elif ((status != 0)); then
-    log "server: wstest exited with status $status:"
-    tail -n 20 "$logs/fuzzingclient.log" >&2
+    log "$name: wstest exited with status $status:"
+    tail -n 20 "$logs/$name-fuzzingclient.log" >&2
   fi
-  log "server: ran in $((SECONDS - t0)) s"
+  log "$name: ran in $((SECONDS - t0)) s"
   # The gate runs (and rewrites the summary) whatever happened above.
-  python3 "$repo/autobahn/check.py" server reports/server "$repo/autobahn/summary-server.md" && ((status == 0))
+  python3 "$repo/autobahn/check.py" "$name" "reports/$name" "$repo/autobahn/summary-$name.md" && ((status == 0))
 }
 
+# run_client NAME PORT SPEC SCHEME: autobahn_client against wstest -m
+# fuzzingserver, then the gate.
 run_client() {
-  local t0=$SECONDS pid status=0
-  rm -rf reports/client
-  port_free $fuzzer_port || return 1
+  local name=$1 port=$2 spec=$3 scheme=$4 t0=$SECONDS pid status=0
+  rm -rf "reports/$name"
+  port_free "$port" || return 1
   # --webport 0: no web UI (it would listen on 0.0.0.0:8080); the launcher
   # that install.sh writes binds the spec's url host (127.0.0.1) only.
-  "$wstest" -m fuzzingserver -s "$repo/autobahn/fuzzingserver.json" --webport 0 >"$logs/fuzzingserver.log" 2>&1 &
+  "$wstest" -m fuzzingserver -s "$spec" --webport 0 >"$logs/$name-fuzzingserver.log" 2>&1 &
   pid=$!
   pids+=("$pid")
-  wait_listening "$pid" $fuzzer_port || {
-    log "wstest -m fuzzingserver did not start:"
-    tail -n 20 "$logs/fuzzingserver.log" >&2
+  wait_listening "$pid" "$port" || {
+    log "$name: wstest -m fuzzingserver did not start:"
+    tail -n 20 "$logs/$name-fuzzingserver.log" >&2
     return 1
   }
   only_loopback || return 1
-  log "client: autobahn_client against wstest -m fuzzingserver on 127.0.0.1:$fuzzer_port"
-  timeout --kill-after=10 "$limit" "$examples/autobahn_client" "ws://127.0.0.1:$fuzzer_port" \
-    >"$logs/autobahn_client.log" 2>&1 || status=$?
+  log "$name: autobahn_client against wstest -m fuzzingserver on 127.0.0.1:$port"
+  AUTOBAHN_CA_FILE=$work/tls/ca.pem timeout --kill-after=10 "$limit" "$examples/autobahn_client" \
+    "$scheme://127.0.0.1:$port" >"$logs/$name-autobahn_client.log" 2>&1 || status=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if ((status == 124 || status == 137)); then
-    log "client: autobahn_client did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
+    log "$name: autobahn_client did not finish within ${limit} s (AUTOBAHN_TIMEOUT)"
   elif ((status != 0)); then
-    log "client: autobahn_client exited with status $status:"
-    tail -n 20 "$logs/autobahn_client.log" >&2
+    log "$name: autobahn_client exited with status $status:"
+    tail -n 20 "$logs/$name-autobahn_client.log" >&2
   fi
-  log "client: ran in $((SECONDS - t0)) s"
+  log "$name: ran in $((SECONDS - t0)) s"
   # The gate runs (and rewrites the summary) whatever happened above.
-  python3 "$repo/autobahn/check.py" client reports/client "$repo/autobahn/summary-client.md" && ((status == 0))
+  python3 "$repo/autobahn/check.py" "$name" "reports/$name" "$repo/autobahn/summary-$name.md" && ((status == 0))
+}
+
+plain_server() { run_server server $server_port "$repo/autobahn/fuzzingclient.json"; }
+tls_server() { run_server tls-server $tls_server_port fuzzingclient-tls.json --tls-cert tls/server.pem --tls-key tls/server.key; }
+plain_client() { run_client client $fuzzer_port "$repo/autobahn/fuzzingserver.json" ws; }
+tls_client() { run_client tls-client $tls_fuzzer_port fuzzingserver-tls.json wss; }
+
+# Runs two of the above side by side; fails if either does.
+side_by_side() {
+  local a b status=0
+  # Each in a subshell that kills what it started when it ends.
+  (
+    trap cleanup EXIT
+    $1
+  ) &
+  a=$!
+  (
+    trap cleanup EXIT
+    $2
+  ) &
+  b=$!
+  wait "$a" || status=1
+  wait "$b" || status=1
+  return $status
 }
 
 failed=0
-if [[ $mode == server || $mode == all ]]; then
-  run_server || failed=1
-fi
-if [[ $mode == client || $mode == all ]]; then
-  run_client || failed=1
-fi
+case $mode in
+  server) plain_server || failed=1 ;;
+  client) plain_client || failed=1 ;;
+  tls-server) tls_server || failed=1 ;;
+  tls-client) tls_client || failed=1 ;;
+  all)
+    side_by_side plain_server tls_server || failed=1
+    side_by_side plain_client tls_client || failed=1
+    ;;
+esac
 log "reports: $work/reports/ (index.html in each), logs: $logs/"
 if ((failed)); then
   log "FAILED"

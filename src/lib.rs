@@ -106,6 +106,15 @@
 //!   before the failure, which is then sticky.
 //! - **Deterministic when asked.** [`Config::rng_seed`] fixes the masking keys
 //!   and `Sec-WebSocket-Key` for tests and fuzzing.
+//!
+//! # Adapters and features
+//!
+//! [`blocking`] drives the core over `std::net` (or any `Read + Write`
+//! stream): a server with a thread per connection, a client for `ws://`
+//! URLs with HTTP proxy support, timeouts, keepalive, and a reader/writer
+//! split for full duplex. The `tls` feature (off by default) adds `wss://`
+//! and TLS servers with rustls (`ClientTls`, `ServerTls`, `TlsStream` in
+//! [`blocking`]); the sans-IO core itself never needs it.
 
 /// The README's examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
