@@ -9,18 +9,8 @@
 // Examples live outside the sans-IO core: sockets and threads are theirs.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
-use std::io::ErrorKind;
-use std::sync::Arc;
-use std::thread;
-
 use rfc6455::Event;
-use rfc6455::blocking::{Accepted, Error, MaybeTls, Reply, Server, WebSocket};
-
-/// Stack size of the threads that echo (a reservation: only the pages touched
-/// count). Smaller than the default stack of the handshake threads, so glibc
-/// never hands an echo thread the cached stack of a finished handshake
-/// thread, with the pages the handshake touched.
-const ECHO_STACK: usize = 256 << 10;
+use rfc6455::blocking::{Error, MaybeTls, Reply, Server, WebSocket};
 
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,39 +26,17 @@ fn main() -> std::io::Result<()> {
         _ => return Err(std::io::Error::other("usage: echo_server [ADDR] [--tls-cert FILE --tls-key FILE]")),
     };
     eprintln!("echo server listening on {scheme}://{}", server.local_addr()?);
-    // Not `Server::serve`, which runs the handshakes and the connection on
-    // one thread, whose stack then keeps every page the handshake touched
-    // (20 KiB). Here the handshakes have a short-lived thread of their own,
-    // and the connection then moves, boxed, to a thread that only echoes: an
-    // idle connection keeps 8 KiB of stack.
-    let server = Arc::new(server);
-    loop {
-        let stream = match server.accept_stream() {
-            Ok(stream) => stream,
-            // As `Server::serve`: the peer gave up before we accepted, or
-            // descriptors ran out for a moment.
-            Err(error)
-                if matches!(
-                    error.kind(),
-                    ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-                ) || error.raw_os_error() == Some(24) =>
-            {
-                continue;
+    // `Server::serve` runs each connection's handshakes on a short-lived
+    // thread and the connection on a thread of its own, so the stack pages
+    // a handshake touches are not kept by idle connections.
+    server.serve(
+        |_request| Reply::accept(),
+        |mut ws, ()| {
+            if let Err(error) = echo(&mut ws) {
+                eprintln!("connection ended: {error}");
             }
-            Err(error) => return Err(error),
-        };
-        let server = Arc::clone(&server);
-        let _ = thread::Builder::new().name("handshake".into()).spawn(move || {
-            if let Ok(Accepted::WebSocket(ws, ())) = server.handshake(stream, |_request| Reply::accept()) {
-                let mut ws = Box::new(ws);
-                let _ = thread::Builder::new().name("echo".into()).stack_size(ECHO_STACK).spawn(move || {
-                    if let Err(error) = echo(&mut ws) {
-                        eprintln!("connection ended: {error}");
-                    }
-                });
-            }
-        });
-    }
+        },
+    )
 }
 
 #[cfg(feature = "tls")]

@@ -30,8 +30,9 @@ use crate::utf8::Utf8Validator;
 #[derive(Debug)]
 pub struct Sender {
     role: Role,
-    /// Masking keys; clients only.
-    rng: Option<StdRng>,
+    /// Masking keys; clients only (boxed: a server does not carry the
+    /// generator's few hundred bytes in every connection).
+    rng: Option<Box<StdRng>>,
     send_frame_size: usize,
     max_write_buffer: usize,
     /// Encoded frames; bytes `out_start..` are waiting to be sent.
@@ -111,7 +112,7 @@ impl Sender {
             compressed: Vec::new(),
             compressed_sizer: BufferSizer::new(config.read_buffer_size.max(1)),
             role,
-            rng: (role == Role::Client).then(|| config.rng()),
+            rng: (role == Role::Client).then(|| Box::new(config.rng())),
             send_frame_size: config.send_frame_size.max(1),
             max_write_buffer: config.max_write_buffer,
             out: Vec::new(),
