@@ -28,7 +28,7 @@ use super::error::io_error;
 use super::timers::{Tick, Timers};
 use super::transport::{await_eof, is_timeout, write_all};
 use super::websocket::read_some;
-use super::{Error, Options, Transport};
+use super::{Error, Transport};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
 pub(crate) fn new<S: Transport>(
@@ -36,7 +36,7 @@ pub(crate) fn new<S: Transport>(
     write_stream: S,
     conn: Connection,
     timers: Timers,
-    options: &Options,
+    close_timeout: Duration,
     writer_thread: bool,
 ) -> (Reader<S>, Writer<S>) {
     // The reader's stream may not share the read timeout armed so far.
@@ -60,7 +60,7 @@ pub(crate) fn new<S: Transport>(
         quiet: true,
         finished: false,
         role,
-        close_timeout: options.close_timeout,
+        close_timeout,
     };
     (reader, Writer { shared })
 }

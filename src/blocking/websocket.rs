@@ -1,7 +1,7 @@
 //! [`WebSocket`]: one connection driven by blocking reads and writes.
 
 use std::io::{self, IoSlice};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
@@ -29,12 +29,13 @@ pub struct WebSocket<S: Transport> {
     stream: S,
     conn: Connection,
     timers: Timers,
-    /// The last read was small: read the next one through a buffer on the
-    /// stack (see [`read_some`]).
+    /// No read has filled the small stack buffer yet: reads go through it
+    /// (see [`read_some`]).
     quiet: bool,
     /// The close handshake is over or the connection failed.
     finished: bool,
-    options: Options,
+    /// [`Options::close_timeout`].
+    close_timeout: Duration,
 }
 
 impl<S: Transport> WebSocket<S> {
@@ -49,7 +50,7 @@ impl<S: Transport> WebSocket<S> {
             timers: Timers::new(options, Instant::now()),
             quiet: true,
             finished: false,
-            options: options.clone(),
+            close_timeout: options.close_timeout,
         })
     }
 
@@ -220,7 +221,7 @@ impl<S: Transport> WebSocket<S> {
     /// that [`Transport::try_clone`] can duplicate, such as a `TcpStream`.
     pub fn split(self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
         let read_stream = self.stream.try_clone()?;
-        Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options, false))
+        Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, false))
     }
 
     /// Like [`split`](Self::split), plus a thread of the connection's own that
@@ -237,7 +238,8 @@ impl<S: Transport> WebSocket<S> {
         S: Send + 'static,
     {
         let read_stream = self.stream.try_clone()?;
-        let (reader, writer) = super::split::new(read_stream, self.stream, self.conn, self.timers, &self.options, true);
+        let (reader, writer) =
+            super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, true);
         super::split::spawn_writer_thread(&writer)?;
         Ok((reader, writer))
     }
@@ -328,7 +330,7 @@ impl<S: Transport> WebSocket<S> {
             return;
         }
         if self.conn.role() == Role::Client && !self.conn.should_close_transport() {
-            await_eof(&mut self.stream, self.options.close_timeout);
+            await_eof(&mut self.stream, self.close_timeout);
         }
         let _ = self.stream.shutdown();
     }
@@ -345,20 +347,22 @@ impl<S: Transport> WebSocket<S> {
     }
 }
 
-/// Reads smaller than this go through a buffer on the stack while the
-/// connection is quiet.
+/// Reads go through a buffer of this size on the stack until one fills it.
 const QUIET_READ: usize = 1024;
 
 /// Reads from `stream` into `receiver`; returns the byte count (0 at the end
 /// of the stream, which the caller reports).
 ///
-/// A quiet connection (its last read was small, and nothing is buffered)
-/// reads into a small buffer on the stack and hands the bytes over with
-/// [`Receiver::receive`](crate::Receiver::receive), which stores only what
-/// arrived: an idle connection, blocked in this read, then holds no receive
-/// buffer larger than its messages. A read that fills the stack buffer
-/// switches to reading straight into the receiver's buffer (no copy), whose
-/// offered size grows with the traffic; one that falls short switches back.
+/// A connection starts quiet: it reads into a small buffer on the stack and
+/// hands the bytes over with [`Receiver::receive`](crate::Receiver::receive),
+/// which stores only what arrived. A connection that only ever exchanges
+/// small messages (an idle one, blocked in this read, above all) thus holds
+/// no receive buffer larger than its messages. The first read that fills the
+/// stack buffer ends the quiet for good: from then on reads go straight into
+/// the receiver's buffer (no copy), whose offered size follows the traffic.
+/// (Going back to quiet reads would not give memory back: what a connection
+/// freed stays with the allocator, and the switches cost system calls under
+/// load.)
 pub(crate) fn read_some<S: Transport>(stream: &mut S, receiver: &mut Receiver, quiet: &mut bool) -> io::Result<usize> {
     if *quiet && receiver.buffered_len() == 0 {
         let mut scratch = [0u8; QUIET_READ];
@@ -369,7 +373,6 @@ pub(crate) fn read_some<S: Transport>(stream: &mut S, receiver: &mut Receiver, q
     } else {
         let n = stream.read(receiver.read_buffer())?;
         receiver.commit_read(n);
-        *quiet = n < QUIET_READ;
         Ok(n)
     }
 }
