@@ -25,6 +25,14 @@ use crate::utf8::Utf8Validator;
 /// the space offered and no frame asks for more.
 const MAX_READ_HINT: usize = 256 << 10;
 
+/// Frames this large and kept in place are read exactly up to their end
+/// (see `Receiver::wanted_read`).
+const LARGE_FRAME: usize = 16 << 10;
+
+/// Unconsumed bytes up to this many are moved to the front of the buffer to
+/// make room; more, when they begin a large frame, stay put.
+const SMALL_MOVE: usize = 4 << 10;
+
 /// The receiving half of a [`Connection`](crate::Connection).
 ///
 /// Usually driven through the connection. After
@@ -50,6 +58,11 @@ pub struct Receiver {
     start: usize,
     end: usize,
     read_hint: usize,
+    /// What the last [`read_buffer`](Self::read_buffer) offered: its size,
+    /// and whether it stopped at the end of a large frame (such a read says
+    /// nothing about how much the transport had to give).
+    offered: usize,
+    offered_to_frame_end: bool,
     buf_sizer: BufferSizer,
     /// The frame whose payload is being received, if any.
     frame: Option<FrameState>,
@@ -66,6 +79,9 @@ pub struct Receiver {
     close_received: bool,
     eof: bool,
     error: Option<ProtocolError>,
+    /// Bytes moved to the front of `buf`, counted for tests.
+    #[cfg(test)]
+    moved: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +150,8 @@ impl Receiver {
             start: 0,
             end: 0,
             read_hint: min_read,
+            offered: 0,
+            offered_to_frame_end: false,
             buf_sizer: BufferSizer::new(min_read),
             frame: None,
             message_kind: None,
@@ -145,6 +163,8 @@ impl Receiver {
             close_received: false,
             eof: false,
             error: None,
+            #[cfg(test)]
+            moved: 0,
         }
     }
 
@@ -175,8 +195,11 @@ impl Receiver {
     /// [`Config::read_buffer_size`](crate::Config::read_buffer_size), grows
     /// while reads keep filling it, and grows toward the rest of a large frame
     /// only as fast as that frame's bytes actually arrive, so a declared length
-    /// alone never makes memory grow. Bytes read after the peer's close frame
-    /// are ignored.
+    /// alone never makes memory grow. While a frame of 16 KiB or more that is
+    /// handed out in place is incomplete, it ends where that frame ends
+    /// (possibly smaller), so that the buffer is empty again once the frame
+    /// is handed out and the next one starts at its front without being
+    /// moved. Bytes read after the peer's close frame are ignored.
     pub fn read_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
         let want = self.wanted_read();
@@ -184,19 +207,25 @@ impl Receiver {
         if self.buf.len() - self.end < want {
             self.buf.resize(self.end + want, 0);
         }
-        &mut self.buf[self.end..]
+        self.offered_to_frame_end = self.reads_to_frame_end();
+        let end = if self.offered_to_frame_end { self.end + want } else { self.buf.len() };
+        self.offered = end - self.end;
+        &mut self.buf[self.end..end]
     }
 
     /// Records that `n` bytes were read into [`read_buffer`](Self::read_buffer).
     /// `n` is clamped to the space that was offered.
     pub fn commit_read(&mut self, n: usize) {
-        let offered = self.buf.len() - self.end;
+        let offered = self.offered.min(self.buf.len() - self.end);
         let n = n.min(offered);
+        self.offered = offered - n;
         if self.is_finished() {
             return;
         }
         self.end += n;
-        self.adapt_read_hint(n, n == offered);
+        if !self.offered_to_frame_end {
+            self.adapt_read_hint(n, n == offered);
+        }
     }
 
     /// Reads that fill the space offered double the next offer (up to
@@ -378,19 +407,38 @@ impl Receiver {
         };
         // Grow toward the rest of the frame no faster than its bytes arrive.
         let received = buffered + self.message.len();
-        self.read_hint.max(missing.min(received))
+        let want = self.read_hint.max(missing.min(received));
+        if self.reads_to_frame_end() { want.min(missing) } else { want }
     }
 
-    /// Makes `want` bytes free after `end`, moving the unconsumed bytes to the
-    /// front when that is enough.
+    /// Whether reads stop at the end of the current frame: a large frame
+    /// kept in place is read up to its last byte and no further, so that
+    /// once it is handed out the buffer is empty and starts over at its
+    /// front, and the next frame's first part never has to be moved there
+    /// (see `make_room`).
+    fn reads_to_frame_end(&self) -> bool {
+        self.frame.is_some_and(|f| f.in_place && f.len >= LARGE_FRAME && f.len > self.end - self.start)
+    }
+
+    /// Makes `want` bytes free after `end`. The unconsumed bytes move to the
+    /// front when there are few of them; the first part of a large frame
+    /// stays where it is and the buffer grows behind it instead (by at most
+    /// the rest of that frame: reads stop at its end, see `wanted_read`).
     fn make_room(&mut self, want: usize) {
         if self.buf.len() - self.end < want {
-            self.compact();
+            let large_in_place = self.frame.is_some_and(|f| f.in_place && f.len >= LARGE_FRAME);
+            if !large_in_place || self.end - self.start <= SMALL_MOVE {
+                self.compact();
+            }
         }
     }
 
     fn compact(&mut self) {
         if self.start > 0 {
+            #[cfg(test)]
+            {
+                self.moved += self.end - self.start;
+            }
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -631,4 +679,46 @@ impl Receiver {
 
 fn limit(limit: Limit, size: u64, max: usize) -> ProtocolError {
     ProtocolError::LimitExceeded { limit, size, max }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Large frames arriving back to back, read the way an adapter reads
+    /// (as much as offered, when the transport has it): the first part of a
+    /// large frame is never moved to the front of the buffer, and memory
+    /// stays near one frame plus one read.
+    #[test]
+    fn large_frames_are_not_moved_when_read_back_to_back() {
+        let config = Config::default();
+        let mut client = Sender::new(Role::Client, &config, None);
+        let mut wire = Vec::new();
+        for i in 0..64u8 {
+            client.send_binary(&vec![i; 64 << 10]).unwrap();
+            client.take_output(&mut wire);
+        }
+        let mut server = Receiver::new(Role::Server, &config, None);
+        let mut server_sender = Sender::new(Role::Server, &config, None);
+        let (mut fed, mut messages) = (0, 0);
+        // The transport hands over at most 100,000 bytes per read, so reads
+        // end inside frames.
+        for _ in 0..10_000 {
+            if fed == wire.len() {
+                break;
+            }
+            let buf = server.read_buffer();
+            let n = buf.len().min(wire.len() - fed).min(100_000);
+            buf[..n].copy_from_slice(&wire[fed..fed + n]);
+            server.commit_read(n);
+            fed += n;
+            while let Some(event) = server.poll_event(&mut server_sender).unwrap() {
+                assert!(matches!(event, Event::Binary(data) if data.len() == 64 << 10));
+                messages += 1;
+            }
+        }
+        assert_eq!(messages, 64);
+        assert!(server.moved <= 64 * SMALL_MOVE, "moved {} bytes for {} received", server.moved, wire.len());
+        assert!(server.buf.capacity() <= (64 << 10) + MAX_READ_HINT + 64, "capacity {}", server.buf.capacity());
+    }
 }
