@@ -316,7 +316,7 @@ fn server_rejects_bad_requests() {
         (
             "not HTTP",
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n".to_vec(),
-            E::MalformedHttp("invalid token in the start line"),
+            E::MalformedHttp("not an HTTP request"),
             400,
         ),
     ];
@@ -731,6 +731,13 @@ fn not_http_is_refused_before_the_head_ends() {
     // Empty lines before the request are allowed; a bad byte after them is not.
     let err = ServerHandshake::new(Config::default()).receive(b"\r\n\x16\x03").unwrap_err();
     assert_eq!(err, HandshakeError::MalformedHttp("not an HTTP request"));
+    // The same answer whole or in pieces (found by the handshake_request
+    // fuzzer: a bad first byte then a blank line, fed whole, used to reach
+    // the full parser and fail with another error).
+    let whole = ServerHandshake::new(Config::default()).receive(b"\x00\n\n").unwrap_err();
+    let split = ServerHandshake::new(Config::default()).receive(b"\x00").unwrap_err();
+    assert_eq!(whole, split);
+    assert_eq!(whole, HandshakeError::MalformedHttp("not an HTTP request"));
 
     let mut handshake = ServerHandshake::new(Config::default());
     for &byte in b"\r\nGET /chat HTTP/1.1\r\nHost: example.com\r\n" {
