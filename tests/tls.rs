@@ -424,3 +424,44 @@ fn wss_through_tinyproxy() {
     ws.close(CloseCode::NORMAL, "").unwrap();
     assert!(proxy.logs().contains("CONNECT"), "tinyproxy saw no CONNECT: {}", proxy.logs());
 }
+
+/// Bytes that are not valid TLS records where records should be, after the
+/// handshake: a record that fails authentication, and a record header
+/// claiming more than TLS allows. The server's read fails at once with an
+/// I/O error that carries rustls' reason (no panic, no wait for the claimed
+/// length).
+#[test]
+fn broken_records_after_the_handshake_fail_the_read() {
+    let forged: Vec<u8> = [&[0x17, 0x03, 0x03, 0x40, 0x00][..], &[0xAB; 0x4000]].concat();
+    let oversized: Vec<u8> = [&[0x17, 0x03, 0x03, 0xFF, 0xFF][..], &[0xAB; 64]].concat();
+    for (what, bytes) in [("forged", forged), ("oversized", oversized)] {
+        let pki = pki(&["127.0.0.1"]);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server_tls = pki.server_tls();
+        let server = thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let tls = server_tls.accept(stream, &options()).unwrap();
+            let Ok(Accepted::WebSocket(mut ws, ())) =
+                rfc6455::blocking::accept_with(tls, &options(), |_| Reply::accept())
+            else {
+                panic!("expected an upgrade")
+            };
+            ws.read()
+        });
+        let ws = connect_tls(&format!("wss://127.0.0.1:{}/", addr.port()), client_options(&pki)).unwrap();
+        let MaybeTls::Tls(tls) = ws.get_ref() else { panic!("not TLS") };
+        // Past TLS, straight onto the socket beneath.
+        let mut socket: &TcpStream = tls.get_ref();
+        socket.write_all(&bytes).unwrap();
+        // A read that waited for more would end in Timeout::Idle instead.
+        let result = server.join().unwrap();
+        match result {
+            Err(Error::Io(error)) => {
+                assert_eq!(error.kind(), std::io::ErrorKind::InvalidData, "{what}: {error}");
+                assert!(error.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()), "{what}: {error}");
+            }
+            other => panic!("{what}: expected a TLS error, got {other:?}"),
+        }
+    }
+}

@@ -318,12 +318,11 @@ impl<S: Transport> Reader<S> {
             // itself busy writing would stop reading, and both sides stall.
             let queued_before = sender.buffered_len();
             let polled = self.receiver.poll_event(&mut sender);
-            let grew = sender.buffered_len() > queued_before;
+            let owes_output = sender.buffered_len() > queued_before || sender.owes_pong();
             drop(sender);
             match polled {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
-                    let owes_output = grew || matches!(event, Event::Ping(_));
                     let result = f(event);
                     if close {
                         self.finish_close();

@@ -303,7 +303,13 @@ impl Sender {
 
     /// Whether anything is waiting to be sent.
     pub fn has_output(&self) -> bool {
-        self.out_start < self.out.len() || (self.pending_pong.is_some() && !self.close_sent)
+        self.out_start < self.out.len() || self.owes_pong()
+    }
+
+    /// Whether a pong the protocol owes (for the newest ping received) is
+    /// waiting to be written; it goes out with the next output taken.
+    pub fn owes_pong(&self) -> bool {
+        self.pending_pong.is_some() && !self.close_sent
     }
 
     /// Bytes waiting in the output buffer.
