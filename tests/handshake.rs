@@ -737,6 +737,15 @@ fn not_http_is_refused_before_the_head_ends() {
     let whole = ServerHandshake::new(Config::default()).receive(b"\x00\n\n").unwrap_err();
     let split = ServerHandshake::new(Config::default()).receive(b"\x00").unwrap_err();
     assert_eq!(whole, split);
+    // Also when the whole input is over max_handshake_size (found by the
+    // same fuzzer: the size verdict came first when fed whole).
+    let mut config = Config::default();
+    config.max_handshake_size = 64;
+    let long = [&b"tt\x10 "[..], &[b't'; 100][..]].concat();
+    let long_whole = ServerHandshake::new(config.clone()).receive(&long).unwrap_err();
+    let long_split = ServerHandshake::new(config).receive(&long[..3]).unwrap_err();
+    assert_eq!(long_whole, HandshakeError::MalformedHttp("not an HTTP request"));
+    assert_eq!(long_split, long_whole);
     assert_eq!(whole, HandshakeError::MalformedHttp("not an HTTP request"));
 
     let mut handshake = ServerHandshake::new(Config::default());

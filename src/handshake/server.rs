@@ -75,20 +75,20 @@ impl ServerHandshake {
     /// [`HandshakeError::UnsupportedHttpVersion`] for another HTTP version.
     /// Answer them with [`HandshakeError::http_response`].
     pub fn receive(mut self, bytes: &[u8]) -> Result<ServerProgress, HandshakeError> {
-        let complete = self.scanner.feed(bytes)?;
+        let fed = self.scanner.feed(bytes);
         // A request line starts with a method token: anything else (a TLS
         // ClientHello on a plain port, binary noise) is refused as soon as it
         // shows, rather than after waiting for a blank line that may never
         // come. The check looks at the same first bytes whether the head is
-        // complete or not, so any split of the input gets the same answer;
-        // at most a few bytes are looked at per call, so the work stays
-        // linear.
+        // complete, incomplete or over the size limit, and comes before
+        // either verdict, so any split of the input gets the same answer; at
+        // most a few bytes are looked at per call, so the work stays linear.
         let start = self.scanner.start_of_message(METHOD_PREFIX);
         let method = start.split(|&b| b == b' ').next().unwrap_or_default();
         if !method.iter().all(|&b| super::headers::is_tchar(b)) {
             return Err(HandshakeError::MalformedHttp("not an HTTP request"));
         }
-        if !complete {
+        if !fed? {
             return Ok(ServerProgress::Pending(self));
         }
         let (head, rest) = self.scanner.parts().ok_or(HandshakeError::MalformedHttp("incomplete message head"))?;
