@@ -2,8 +2,10 @@
 //!
 //! Masking XORs the payload with a 4-byte key repeated; doing it again unmasks.
 //! The hot loop works eight bytes at a time in safe code, which the compiler
-//! vectorises; a payload that arrives in pieces is masked piece by piece with
-//! the running offset.
+//! vectorises (16 bytes per instruction with the baseline SSE2; on x86-64
+//! CPUs with AVX2, detected at run time, the same loop compiled for AVX2 does
+//! 32); a payload that arrives in pieces is masked piece by piece with the
+//! running offset.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -22,6 +24,35 @@
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(key, offset);
+    #[cfg(target_arch = "x86_64")]
+    if buf.len() >= WIDE_ENOUGH && std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `xor_key_avx2` only needs the CPU to support AVX2, which
+        // was checked just above; the function itself is safe code.
+        #[allow(unsafe_code)]
+        unsafe {
+            xor_key_avx2(buf, key)
+        };
+        return;
+    }
+    xor_key(buf, key);
+}
+
+/// Below this length the portable loop is as fast as the AVX2 one.
+#[cfg(target_arch = "x86_64")]
+const WIDE_ENOUGH: usize = 256;
+
+/// [`xor_key`] compiled for AVX2, so the compiler vectorises it 32 bytes at
+/// a time instead of SSE2's 16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn xor_key_avx2(buf: &mut [u8], key: [u8; 4]) {
+    xor_key(buf, key);
+}
+
+/// XORs `buf` with `key` repeated, eight bytes at a time in blocks of 32
+/// (the compiler turns a block into vector instructions).
+#[inline(always)]
+fn xor_key(buf: &mut [u8], key: [u8; 4]) {
     let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
     let mut blocks = buf.chunks_exact_mut(32);
     for block in &mut blocks {
@@ -68,9 +99,12 @@ mod tests {
     #[test]
     fn matches_reference_at_every_length_alignment_and_offset() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
-        let source: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        let source: Vec<u8> = (0..320u32).map(|i| (i * 7 + 3) as u8).collect();
+        // Past 256 bytes (the AVX2 path's threshold) too; fewer cases under
+        // Miri, which is slow.
+        let lengths: Vec<usize> = if cfg!(miri) { vec![0, 1, 7, 31, 33, 255, 256, 300] } else { (0..=300).collect() };
         for align in 0..8 {
-            for len in 0..=200 {
+            for &len in &lengths {
                 for offset in 0..4 {
                     let mut fast = source[align..align + len].to_vec();
                     let mut slow = fast.clone();

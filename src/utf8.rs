@@ -15,6 +15,15 @@ pub(crate) struct Utf8Validator {
     partial: [u8; 4],
     /// How many bytes of `partial` are in use (0 to 3).
     partial_len: u8,
+    /// Bytes accepted since the stream began.
+    accepted: usize,
+}
+
+/// What [`Utf8Validator::finish`] hands back: a stream of `len` bytes was
+/// accepted whole as UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Validated {
+    len: usize,
 }
 
 /// The bytes are not UTF-8.
@@ -24,7 +33,13 @@ pub(crate) struct InvalidUtf8;
 impl Utf8Validator {
     /// Checks the next piece. Fails as soon as any byte seen so far cannot be
     /// part of valid UTF-8, even if the piece ends in the middle of a code point.
-    pub(crate) fn feed(&mut self, mut piece: &[u8]) -> Result<(), InvalidUtf8> {
+    pub(crate) fn feed(&mut self, piece: &[u8]) -> Result<(), InvalidUtf8> {
+        self.check(piece)?;
+        self.accepted += piece.len();
+        Ok(())
+    }
+
+    fn check(&mut self, mut piece: &[u8]) -> Result<(), InvalidUtf8> {
         if self.partial_len > 0 {
             let have = usize::from(self.partial_len);
             let want = sequence_len(self.partial[0]);
@@ -56,15 +71,39 @@ impl Utf8Validator {
 
     /// Ends the stream: fails if it stopped in the middle of a code point.
     /// The validator is ready for a new stream afterwards.
-    pub(crate) fn finish(&mut self) -> Result<(), InvalidUtf8> {
+    pub(crate) fn finish(&mut self) -> Result<Validated, InvalidUtf8> {
         let complete = self.partial_len == 0;
-        self.partial_len = 0;
-        if complete { Ok(()) } else { Err(InvalidUtf8) }
+        let len = self.accepted;
+        self.reset();
+        if complete { Ok(Validated { len }) } else { Err(InvalidUtf8) }
     }
 
-    /// Forgets any unfinished code point.
+    /// Starts a new stream, forgetting any unfinished code point.
     pub(crate) fn reset(&mut self) {
         self.partial_len = 0;
+        self.accepted = 0;
+    }
+}
+
+impl Validated {
+    /// `bytes` as text. They must be the bytes the validator was fed, in
+    /// order and unchanged since; then they are not checked again. Bytes of
+    /// another length are checked in full, so a caller's slip costs time,
+    /// not soundness.
+    pub(crate) fn as_str(self, bytes: &[u8]) -> Result<&str, InvalidUtf8> {
+        if bytes.len() != self.len {
+            debug_assert!(false, "validated {} bytes, handing out {}", self.len, bytes.len());
+            return simdutf8::basic::from_utf8(bytes).map_err(|_| InvalidUtf8);
+        }
+        debug_assert!(std::str::from_utf8(bytes).is_ok(), "bytes changed after validation");
+        // SAFETY: the validator accepted a stream of `self.len` bytes and
+        // ended it on a code point boundary (`finish`), and the caller hands
+        // back those bytes (same length, same content, per this method's
+        // contract, which the receiver keeps: it feeds each payload byte
+        // once, after unmasking, and does not touch it before handing it out).
+        #[allow(unsafe_code)]
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+        Ok(text)
     }
 }
 
@@ -89,7 +128,7 @@ mod tests {
             v.feed(&bytes[start..end])?;
             start = end;
         }
-        v.finish()
+        v.finish().map(|validated| assert_eq!(validated, Validated { len: bytes.len() }))
     }
 
     #[test]
@@ -134,6 +173,24 @@ mod tests {
         let mut v = Utf8Validator::default();
         assert_eq!(v.feed(b"\xe2\x82"), Ok(()));
         assert_eq!(v.finish(), Err(InvalidUtf8));
-        assert_eq!(v.finish(), Ok(()), "finish resets");
+        assert_eq!(v.finish(), Ok(Validated { len: 0 }), "finish resets");
+    }
+
+    #[test]
+    fn validated_text_is_handed_out_unchanged() {
+        let text = "héllo wörld €uro 𝄞";
+        let mut v = Utf8Validator::default();
+        let (a, b) = text.as_bytes().split_at(7);
+        v.feed(a).unwrap();
+        v.feed(b).unwrap();
+        assert_eq!(v.finish().unwrap().as_str(text.as_bytes()), Ok(text));
+    }
+
+    #[test]
+    #[cfg(not(debug_assertions))]
+    fn bytes_of_another_length_are_checked_in_full() {
+        let validated = Utf8Validator::default().finish().unwrap();
+        assert_eq!(validated.as_str(b"\xff"), Err(InvalidUtf8));
+        assert_eq!(validated.as_str(b"ok"), Ok("ok"));
     }
 }

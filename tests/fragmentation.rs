@@ -188,6 +188,24 @@ fn truncated_code_point_at_the_end_of_the_final_fragment_fails_with_1007() {
 }
 
 #[test]
+fn text_frame_received_in_pieces_is_handed_out_whole() {
+    // Mixed 1- to 4-byte characters, longer than the vectorised masking
+    // threshold; each piece size cuts code points in different places. The
+    // text is validated piece by piece and handed out without a second pass.
+    let text = "aé€😀 ".repeat(40);
+    let wire = cframe(true, TEXT, text.as_bytes());
+    for piece in [1, 2, 3, 5, 64, 255, wire.len()] {
+        let mut server = server();
+        let mut messages = Vec::new();
+        for chunk in wire.chunks(piece) {
+            server.receive(chunk);
+            messages.extend(events(&mut server).unwrap());
+        }
+        assert_eq!(messages, [Message::Text(text.clone())], "pieces of {piece} bytes");
+    }
+}
+
+#[test]
 fn invalid_text_fails_fast_before_the_rest_of_the_frame_arrives() {
     // A 100 000 byte text frame: only its header and first bytes are sent.
     let payload = [&b"\xff"[..], &vec![b'a'; 99_999]].concat();

@@ -19,7 +19,7 @@ use crate::deflate::{DeflateParams, InflateError, Inflater};
 use crate::error::{Limit, ProtocolError};
 use crate::frame::{FrameHeader, OpCode};
 use crate::mask::apply_mask;
-use crate::utf8::Utf8Validator;
+use crate::utf8::{Utf8Validator, Validated};
 
 /// Largest read size the adaptive read hint grows to when reads keep filling
 /// the space offered and no frame asks for more.
@@ -116,11 +116,15 @@ struct Release {
 /// An event located in the buffers, not yet borrowed from them.
 #[derive(Debug)]
 enum RawEvent {
-    Text(Source),
+    /// Text the validator accepted whole: handed out without a second check.
+    Text(Source, Validated),
     Binary(Source),
     Ping(Range<usize>),
     Pong(Range<usize>),
-    Close { code: Option<CloseCode>, reason: Range<usize> },
+    Close {
+        code: Option<CloseCode>,
+        reason: Range<usize>,
+    },
 }
 
 #[derive(Debug)]
@@ -328,22 +332,21 @@ impl Receiver {
             RawEvent::Binary(Source::Message) => Ok(Some(Event::Binary(&self.message))),
             // The fields are borrowed one at a time so that the error path may
             // still record the failure.
-            RawEvent::Text(Source::Input(range)) => match simdutf8::basic::from_utf8(&self.buf[range]) {
-                Ok(text) => Ok(Some(Event::Text(text))),
-                Err(_) => {
-                    self.error = Some(ProtocolError::InvalidUtf8);
-                    sender.fail(ProtocolError::InvalidUtf8.close_code());
-                    Err(ProtocolError::InvalidUtf8)
+            RawEvent::Text(source, validated) => {
+                let bytes = match source {
+                    Source::Input(range) => &self.buf[range],
+                    Source::Message => &self.message[..],
+                };
+                match validated.as_str(bytes) {
+                    Ok(text) => Ok(Some(Event::Text(text))),
+                    // Not reached: the bytes are those the validator accepted.
+                    Err(_) => {
+                        self.error = Some(ProtocolError::InvalidUtf8);
+                        sender.fail(ProtocolError::InvalidUtf8.close_code());
+                        Err(ProtocolError::InvalidUtf8)
+                    }
                 }
-            },
-            RawEvent::Text(Source::Message) => match simdutf8::basic::from_utf8(&self.message) {
-                Ok(text) => Ok(Some(Event::Text(text))),
-                Err(_) => {
-                    self.error = Some(ProtocolError::InvalidUtf8);
-                    sender.fail(ProtocolError::InvalidUtf8.close_code());
-                    Err(ProtocolError::InvalidUtf8)
-                }
-            },
+            }
         }
     }
 
@@ -564,7 +567,6 @@ impl Receiver {
         if let Some(key) = frame.mask {
             apply_mask(chunk, key, frame.done);
         }
-        let completes = frame.done + chunk.len() == frame.len;
         if frame.compressed {
             let produced_from = self.message.len();
             let inflated = match &mut self.inflater {
@@ -581,11 +583,8 @@ impl Receiver {
             self.start = to;
             return Ok(());
         }
-        // An in-place payload is validated whole when it is handed out (the
-        // `&str` needs it), so the chunk that completes it needs no check of
-        // its own: a payload that arrives whole is validated once, and one
-        // that arrives in pieces has only its earlier pieces checked twice.
-        if frame.text && !(frame.in_place && completes) {
+        // Each piece once, as it arrives; the whole is handed out unchecked.
+        if frame.text {
             self.utf8.feed(chunk).map_err(|_| ProtocolError::InvalidUtf8)?;
         }
         frame.done += to - from;
@@ -627,10 +626,8 @@ impl Receiver {
                 self.release.input = frame.len;
                 self.buf_sizer.observe(frame.len);
                 if frame.text {
-                    // The check of the whole payload at hand-out covers what
-                    // the pieces left unfinished.
-                    self.utf8.reset();
-                    Ok(Some(RawEvent::Text(Source::Input(range))))
+                    let validated = self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Some(RawEvent::Text(Source::Input(range), validated)))
                 } else {
                     Ok(Some(RawEvent::Binary(Source::Input(range))))
                 }
@@ -652,8 +649,8 @@ impl Receiver {
                 self.release.message = true;
                 self.message_sizer.observe(self.message.len());
                 if kind == Some(MessageKind::Text) {
-                    self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
-                    Ok(Some(RawEvent::Text(Source::Message)))
+                    let validated = self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
+                    Ok(Some(RawEvent::Text(Source::Message, validated)))
                 } else {
                     Ok(Some(RawEvent::Binary(Source::Message)))
                 }
