@@ -435,6 +435,43 @@ fn broadcast_to_fifty_clients() {
     assert_eq!(join(server), 0, "clients sent no data messages");
 }
 
+#[test]
+fn ten_pings_in_one_write_get_ten_pongs() {
+    // The core keeps one automatic pong waiting (the newest); the adapter
+    // writes it after each ping event, so pings read in one batch are each
+    // answered, in order (Autobahn 2.10 does this with 10 pings).
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || {
+        let mut ws = accept_ws(&listener, &options());
+        let mut pings = 0;
+        loop {
+            match ws.read_with(|event, _| matches!(event, Event::Close(_)).then_some(pings)) {
+                Ok(Some(n)) => return n,
+                Ok(None) => pings += 1,
+                Err(error) => panic!("server read: {error}"),
+            }
+        }
+    });
+    let mut raw = raw_upgrade(addr);
+    let key = [1, 2, 3, 4];
+    let mut wire = Vec::new();
+    for i in 0..10u8 {
+        let payload = [b'p', b'0' + i];
+        wire.extend_from_slice(&[0x89, 0x80 | 2]);
+        wire.extend_from_slice(&key);
+        wire.extend(payload.iter().enumerate().map(|(j, b)| b ^ key[j % 4]));
+    }
+    raw.write_all(&wire).unwrap();
+    // Ten unmasked pongs of 4 bytes each: 0x8A, length 2, the payload.
+    let mut pongs = [0u8; 40];
+    raw.read_exact(&mut pongs).expect("ten pongs");
+    for (i, pong) in pongs.chunks(4).enumerate() {
+        assert_eq!(pong, [0x8a, 2, b'p', b'0' + i as u8], "pong {i}");
+    }
+    raw.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]).unwrap();
+    assert_eq!(join(server), 10);
+}
+
 // ---------------------------------------------------------------------------
 // 4. Timeouts
 // ---------------------------------------------------------------------------

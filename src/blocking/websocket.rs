@@ -93,7 +93,6 @@ impl<S: Transport> WebSocket<S> {
             match receiver.poll_event(sender) {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
-                    let ping = matches!(event, Event::Ping(_));
                     // A large payload echoed from the receive buffer is
                     // written from there, not copied into the output first.
                     let lent = match event {
@@ -105,6 +104,7 @@ impl<S: Transport> WebSocket<S> {
                         sender.lend(lent);
                     }
                     let result = f(event, sender);
+                    let owes_pong = sender.owes_pong();
                     if let Some(deferred) = sender.end_loan()
                         && let Err(error) = write_deferred(&mut self.stream, sender, &deferred, lent)
                     {
@@ -112,7 +112,7 @@ impl<S: Transport> WebSocket<S> {
                     }
                     if close {
                         self.finish_close();
-                    } else if ping {
+                    } else if owes_pong {
                         // Answer each ping as it is read, not once the batch
                         // is done: the core keeps only one automatic pong
                         // waiting (the newest), so ten pings read at once would
