@@ -187,6 +187,15 @@ mod tests {
     }
 
     #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "validated 0 bytes, handing out 1")]
+    fn bytes_of_another_length_are_a_bug_debug_builds_stop_at() {
+        let validated = Utf8Validator::default().finish().unwrap();
+        let _ = validated.as_str(b"\xff");
+    }
+
+    /// Release builds (`cargo test --release --lib utf8`).
+    #[test]
     #[cfg(not(debug_assertions))]
     fn bytes_of_another_length_are_checked_in_full() {
         let validated = Utf8Validator::default().finish().unwrap();
