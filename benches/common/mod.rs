@@ -1,6 +1,7 @@
 //! What the loopback benchmarks share: starting a server in a child process
-//! (pinned to a core when `taskset` works), reading its resident memory,
-//! building `examples/echo_server`, and small parsing and labelling helpers.
+//! (pinned to a core when `taskset` works), reading its resident memory and
+//! CPU time, building `examples/echo_server`, and small parsing and
+//! labelling helpers.
 //! Included with `#[path]` by `benches/loopback` and `benches/compression`.
 
 use std::io::{BufRead, BufReader};
@@ -76,6 +77,27 @@ impl Server {
         let kib: u64 = line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).ok_or("bad VmRSS line")?;
         Ok(kib * 1024)
     }
+}
+
+/// CPU time (user + system, all threads) a process has used so far, in
+/// seconds, from `/proc/PID/stat` (clock ticks of `getconf CLK_TCK`).
+pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc: {e}"))?;
+    // Fields after the command name (which may hold spaces): state is the
+    // first, utime the 12th, stime the 13th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or("bad /proc/PID/stat");
+    Ok((field(11)? + field(12)?) / ticks)
 }
 
 /// The crate's root directory.

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 #[path = "../common/mod.rs"]
 mod common;
 
-use common::{Server, flag_number, flag_value, manifest_dir, our_echo_server, size_label, taskset_works};
+use common::{Server, cpu_seconds, flag_number, flag_value, manifest_dir, our_echo_server, size_label, taskset_works};
 use rfc6455::blocking::{ClientBuilder, Options as WsOptions, Transport, WebSocket};
 use rfc6455::{CloseCode, DeflateConfig, Message};
 
@@ -522,27 +522,6 @@ fn throughput(server: &Server, mode: Mode, size: usize, o: &Options) -> Result<T
         server_cpu_us: (server1? - server0?) * 1e6 / messages as f64,
         client_cpu_us: (client1? - client0?) * 1e6 / messages as f64,
     })
-}
-
-/// CPU time (user + system, all threads) a process has used so far, in
-/// seconds, from `/proc/PID/stat` (clock ticks of `getconf CLK_TCK`).
-fn cpu_seconds(pid: u32) -> Result<f64, String> {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    let ticks = *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    });
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc: {e}"))?;
-    // Fields after the command name (which may hold spaces): state is the
-    // first, utime the 12th, stime the 13th.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc/PID/stat")?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or("bad /proc/PID/stat");
-    Ok((field(11)? + field(12)?) / ticks)
 }
 
 trait OwnedLen {

@@ -278,10 +278,14 @@ pub(crate) struct Load {
     pub(crate) raw: bool,
 }
 
-/// Messages echoed per second over the measured interval.
+/// Messages echoed per second over the measured interval, and what the
+/// server spent on each.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Throughput {
     pub(crate) messages_per_sec: f64,
+    /// Server CPU time (user and system) per message echoed, in
+    /// microseconds, when the server's CPU time could be read.
+    pub(crate) cpu_us_per_message: Option<f64>,
 }
 
 struct Shared {
@@ -291,8 +295,13 @@ struct Shared {
     stop: AtomicBool,
 }
 
-/// Runs `load` against the server at `addr`.
-pub(crate) fn throughput(addr: SocketAddr, load: Load) -> Result<Throughput, String> {
+/// Runs `load` against the server at `addr`; `server_cpu` reads the server's
+/// CPU time so far, in seconds (see `common::cpu_seconds`).
+pub(crate) fn throughput(
+    addr: SocketAddr,
+    load: Load,
+    server_cpu: &dyn Fn() -> Option<f64>,
+) -> Result<Throughput, String> {
     let payload = payload(load.kind, load.size);
     let frame = masked_frame(load.kind.opcode(), &payload);
     let per_batch = (WRITE_BATCH_BYTES / frame.len()).clamp(1, WRITE_BATCH_MESSAGES).min(load.window);
@@ -333,9 +342,9 @@ pub(crate) fn throughput(addr: SocketAddr, load: Load) -> Result<Throughput, Str
     }
     let total = || shared.iter().map(|s| s.received.load(Ordering::Relaxed)).sum::<u64>();
     thread::sleep(load.warm_up);
-    let (start, at_start) = (Instant::now(), total());
+    let (start, at_start, cpu_start) = (Instant::now(), total(), server_cpu());
     thread::sleep(load.duration);
-    let (end, at_end) = (Instant::now(), total());
+    let (end, at_end, cpu_end) = (Instant::now(), total(), server_cpu());
     stop.store(true, Ordering::SeqCst);
     let mut failure = None;
     for (writer, reader) in threads {
@@ -352,7 +361,8 @@ pub(crate) fn throughput(addr: SocketAddr, load: Load) -> Result<Throughput, Str
     if messages == 0 {
         return Err("no message echoed during the measurement".into());
     }
-    Ok(Throughput { messages_per_sec: messages as f64 / (end - start).as_secs_f64() })
+    let cpu_us_per_message = cpu_start.zip(cpu_end).map(|(a, b)| (b - a) * 1e6 / messages as f64);
+    Ok(Throughput { messages_per_sec: messages as f64 / (end - start).as_secs_f64(), cpu_us_per_message })
 }
 
 fn writer(

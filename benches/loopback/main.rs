@@ -26,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use common::{Server, flag_number, flag_value, our_echo_server, size_label, taskset_works};
+use common::{Server, cpu_seconds, flag_number, flag_value, our_echo_server, size_label, taskset_works};
 use load::{Kind, Load};
 
 const HELP: &str = "\
@@ -173,6 +173,8 @@ fn main() {
 struct Figures {
     /// (size, kind) -> messages per second, one entry per run.
     rates: Vec<((usize, Kind), Vec<f64>)>,
+    /// (size, kind) -> server CPU microseconds per message, one per run.
+    cpu: Vec<((usize, Kind), Vec<f64>)>,
     p50: Vec<f64>,
     p99: Vec<f64>,
     idle_bytes: Vec<f64>,
@@ -181,15 +183,27 @@ struct Figures {
 
 impl Figures {
     fn push_rate(&mut self, key: (usize, Kind), value: f64) {
-        match self.rates.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, values)) => values.push(value),
-            None => self.rates.push((key, vec![value])),
-        }
+        push(&mut self.rates, key, value);
     }
 
     fn rate(&self, key: (usize, Kind)) -> Option<f64> {
-        self.rates.iter().find(|(k, _)| *k == key).and_then(|(_, v)| median(v))
+        find_median(&self.rates, key)
     }
+
+    fn cpu(&self, key: (usize, Kind)) -> Option<f64> {
+        find_median(&self.cpu, key)
+    }
+}
+
+fn push(series: &mut Vec<((usize, Kind), Vec<f64>)>, key: (usize, Kind), value: f64) {
+    match series.iter_mut().find(|(k, _)| *k == key) {
+        Some((_, values)) => values.push(value),
+        None => series.push((key, vec![value])),
+    }
+}
+
+fn find_median(series: &[((usize, Kind), Vec<f64>)], key: (usize, Kind)) -> Option<f64> {
+    series.iter().find(|(k, _)| *k == key).and_then(|(_, v)| median(v))
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -275,16 +289,20 @@ fn run_server(name: &str, command: &[String], pin: bool, o: &Options, f: &mut Fi
                 verify: o.verify,
                 raw,
             };
-            match load::throughput(server.addr, load) {
+            match load::throughput(server.addr, load, &|| cpu_seconds(server.pid()).ok()) {
                 Ok(t) => {
                     eprintln!(
-                        "   {name:<15} {:>8} {:<6} {:>12.0} msg/s {:>9.1} MB/s",
+                        "   {name:<15} {:>8} {:<6} {:>12.0} msg/s {:>9.1} MB/s {:>10}",
                         size_label(size),
                         kind_label(kind),
                         t.messages_per_sec,
-                        t.messages_per_sec * size as f64 / 1e6
+                        t.messages_per_sec * size as f64 / 1e6,
+                        t.cpu_us_per_message.map_or("".into(), |us| format!("{us:.3} µs CPU/msg")),
                     );
                     f.push_rate((size, kind), t.messages_per_sec);
+                    if let Some(us) = t.cpu_us_per_message {
+                        push(&mut f.cpu, (size, kind), us);
+                    }
                 }
                 Err(e) => {
                     eprintln!("   {name:<15} {:>8} {:<6} FAILED: {e}", size_label(size), kind_label(kind));
@@ -442,6 +460,7 @@ fn print_table(o: &Options, figures: &[(String, Figures)]) {
             );
         }
     }
+    print_cpu_table(o, figures);
     let failures: Vec<_> = figures.iter().filter(|(_, f)| !f.errors.is_empty()).collect();
     if !failures.is_empty() {
         println!();
@@ -451,5 +470,37 @@ fn print_table(o: &Options, figures: &[(String, Figures)]) {
                 println!("- {name}: {e}");
             }
         }
+    }
+}
+
+/// Server CPU time per message echoed, and its ratio to raw TCP's: what each
+/// server spends, whether or not the load generator kept it busy.
+fn print_cpu_table(o: &Options, figures: &[(String, Figures)]) {
+    if figures.iter().all(|(_, f)| f.cpu.is_empty()) {
+        return;
+    }
+    let raw = figures.iter().find(|(n, _)| n == "raw").map(|(_, f)| f);
+    println!();
+    println!("## server CPU time per message, µs (lower is better; ratio to raw TCP in brackets)");
+    println!();
+    let mut line = "| server |".to_string();
+    for &s in &o.sizes {
+        line.push_str(&format!(" {} bin / text |", size_label(s)));
+    }
+    println!("{line}");
+    println!("|{}", "---|".repeat(o.sizes.len() + 1));
+    for (name, f) in figures {
+        let mut line = format!("| {} |", display_name(name));
+        for &s in &o.sizes {
+            let cell = |kind| {
+                let Some(us) = f.cpu((s, kind)) else { return "–".to_string() };
+                match raw.filter(|_| name != "raw").and_then(|r| r.cpu((s, kind))) {
+                    Some(r) => format!("{us:.3} [{}]", format_ratio(Some(us), Some(r))),
+                    None => format!("{us:.3}"),
+                }
+            };
+            line.push_str(&format!(" {} / {} |", cell(Kind::Binary), cell(Kind::Text)));
+        }
+        println!("{line}");
     }
 }
