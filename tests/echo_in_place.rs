@@ -150,11 +150,14 @@ fn echo(event: Event<'_>, sender: &mut rfc6455::Sender) -> Result<(), rfc6455::S
 fn large_messages() -> Vec<Message> {
     let binary: Vec<u8> = (0..(1u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     vec![
-        Message::Binary(binary[..64 << 10].to_vec()),
+        // Payloads from 256 KiB up are written from the receive buffer;
+        // smaller ones are copied into the output.
+        Message::Binary(binary[..256 << 10].to_vec()),
         Message::Text("small".into()),
         Message::Binary(binary.clone()),
-        Message::Text(mixed_text(200_001)),
-        Message::Binary(binary[..(64 << 10) - 1].to_vec()),
+        Message::Text(mixed_text(300_001)),
+        Message::Binary(binary[..(256 << 10) - 1].to_vec()),
+        Message::Binary(binary[..64 << 10].to_vec()),
         Message::Binary(Vec::new()),
     ]
 }

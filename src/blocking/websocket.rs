@@ -11,8 +11,10 @@ use crate::connection::{DEFER_MIN, Deferred};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
 /// Output held back while received input is still being processed is written
-/// at once when it reaches this size.
-const FLUSH_THRESHOLD: usize = 64 << 10;
+/// at once when it reaches this size: as large as the payloads that are
+/// written from the receive buffer instead of being copied, so that every
+/// write under load carries about this much.
+const FLUSH_THRESHOLD: usize = DEFER_MIN;
 
 /// A WebSocket connection over a blocking stream.
 ///
