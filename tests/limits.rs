@@ -311,3 +311,73 @@ fn shrinking_buffers_mid_message_keeps_the_data() {
         assert!(server.buffer_capacity() <= 8 << 10, "{} bytes once idle", server.buffer_capacity());
     }
 }
+
+/// Hands `wire` to `conn` the way an adapter does: through `read_buffer`,
+/// filling what is offered; returns the messages it completes.
+fn read_in(conn: &mut Connection, wire: &[u8]) -> Vec<Message> {
+    let mut messages = Vec::new();
+    let mut rest = wire;
+    for _ in 0..=wire.len() {
+        if rest.is_empty() {
+            break;
+        }
+        let buf = conn.read_buffer();
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        conn.commit_read(n);
+        rest = &rest[n..];
+        let trace = trace(conn);
+        assert_eq!(trace.error, None);
+        messages.extend(trace.messages);
+    }
+    messages
+}
+
+#[test]
+fn buffers_shrink_back_within_a_few_dozen_small_messages_after_a_large_one() {
+    let mut server = Connection::new(Role::Server, Config::default());
+    let big = pseudo_random(1 << 20, 3);
+    assert_eq!(read_in(&mut server, &cframe(true, BINARY, &big)), [Message::Binary(big.clone())]);
+    server.send_binary(&big).unwrap();
+    let pending = server.output().len();
+    server.advance_output(pending);
+    let capacities = |c: &Connection| (c.receiver().buffer_capacity(), c.sender().buffer_capacity());
+    for i in 0..64 {
+        assert_eq!(read_in(&mut server, &cframe(true, TEXT, b"small")), [Message::Text("small".into())]);
+        server.send_text("small").unwrap();
+        let pending = server.output().len();
+        server.advance_output(pending);
+        let (received, sent) = capacities(&server);
+        if i < 16 {
+            // A few small messages in a row are no reason to give memory back.
+            assert!(received >= 1 << 20 && sent >= 1 << 20, "{:?} after {} small messages", (received, sent), i + 1);
+        }
+    }
+    let (received, sent) = capacities(&server);
+    assert!(received < 64 << 10 && sent < 64 << 10, "{:?} after 64 small messages", (received, sent));
+}
+
+#[test]
+fn a_busy_output_buffer_does_not_shrink_between_full_batches() {
+    // A loaded echo server drains its output in full batches with a few
+    // small writes in between; giving the buffer back after each run of
+    // small ones would make every batch fault in fresh pages again.
+    let mut server = Connection::new(Role::Server, Config::default());
+    let batch = vec![5u8; 1000];
+    let mut capacities = Vec::new();
+    for _ in 0..50 {
+        for _ in 0..256 {
+            server.send_binary(&batch).unwrap();
+        }
+        let pending = server.output().len();
+        server.advance_output(pending);
+        for _ in 0..10 {
+            server.send_binary(&batch[..10]).unwrap();
+            let pending = server.output().len();
+            server.advance_output(pending);
+        }
+        capacities.push(server.sender().buffer_capacity());
+    }
+    assert!(capacities[0] >= 256 * 1000, "{capacities:?}");
+    assert!(capacities.iter().all(|&c| c == capacities[0]), "the buffer was resized: {capacities:?}");
+}

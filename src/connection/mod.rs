@@ -296,35 +296,65 @@ impl Connection {
 }
 
 /// Decides when a buffer that grew for a large message should shrink back:
-/// once recent sizes have fallen well below its capacity. Sizes decay by a
-/// quarter per observation, so a steady stream of large messages keeps its
-/// buffer and a return to small ones releases it within a few messages.
+/// once recent sizes have stayed well below its capacity for
+/// [`SHRINK_AFTER`] observations in a row. Sizes decay by a quarter per
+/// observation, so a steady stream of large messages keeps its buffer, and a
+/// return to small ones releases it within a few dozen messages.
+///
+/// The streak keeps a busy connection whose sizes alternate (full batches,
+/// then a few small ones) from shrinking and regrowing its buffers over and
+/// over: memory given back to the allocator returns as fresh pages, which
+/// cost a page fault and zero-filling each when touched again.
 #[derive(Clone, Debug)]
 pub(crate) struct BufferSizer {
     base: usize,
     recent: usize,
+    /// Observations in a row after which the buffer was found oversized.
+    oversized: u32,
+    /// A size was observed since the last check.
+    observed: bool,
 }
+
+/// Observations in a row after which a buffer must be found oversized
+/// before it shrinks.
+const SHRINK_AFTER: u32 = 32;
 
 impl BufferSizer {
     pub(crate) fn new(base: usize) -> Self {
-        Self { base, recent: 0 }
+        Self { base, recent: 0, oversized: 0, observed: false }
     }
 
     pub(crate) fn observe(&mut self, size: usize) {
         self.recent = size.max(self.recent - self.recent / 4);
+        self.observed = true;
     }
 
-    pub(crate) fn shrink_target(&self, capacity: usize) -> Option<usize> {
+    pub(crate) fn shrink_target(&mut self, capacity: usize) -> Option<usize> {
         self.shrink_target_above(capacity, 0)
     }
 
     /// Like [`shrink_target`](Self::shrink_target), never going below `floor`.
-    pub(crate) fn shrink_target_above(&self, capacity: usize, floor: usize) -> Option<usize> {
+    pub(crate) fn shrink_target_above(&mut self, capacity: usize, floor: usize) -> Option<usize> {
         let target = self.base.max(self.recent).max(floor);
-        (capacity > 4 * target).then_some(target)
+        if capacity <= 4 * target {
+            self.oversized = 0;
+            return None;
+        }
+        // Checks come more often than sizes (every time the buffer is found
+        // empty); only those after a new size count.
+        if std::mem::take(&mut self.observed) {
+            self.oversized += 1;
+        }
+        if self.oversized < SHRINK_AFTER {
+            return None;
+        }
+        self.oversized = 0;
+        Some(target)
     }
 
     pub(crate) fn reset(&mut self) {
         self.recent = 0;
+        self.oversized = 0;
+        self.observed = false;
     }
 }

@@ -387,6 +387,11 @@ impl Receiver {
             }
         }
         if self.start == self.end {
+            if self.end > 0 {
+                // How much the buffer held this time round: a batch of small
+                // frames, or a large frame and what came with it.
+                self.buf_sizer.observe(self.end);
+            }
             self.start = 0;
             self.end = 0;
             // Never below the size reads are currently offered: a burst of
@@ -624,7 +629,6 @@ impl Receiver {
             }
             _ if frame.in_place => {
                 self.release.input = frame.len;
-                self.buf_sizer.observe(frame.len);
                 if frame.text {
                     let validated = self.utf8.finish().map_err(|_| ProtocolError::InvalidUtf8)?;
                     Ok(Some(RawEvent::Text(Source::Input(range), validated)))
