@@ -900,6 +900,33 @@ fn pipelined_messages_are_echoed_in_order_with_few_writes() {
     assert!(reply_writes < N / 4, "{reply_writes} writes for {N} pipelined replies");
 }
 
+#[test]
+fn pipelined_echoes_stay_under_a_small_write_buffer_limit() {
+    // Replies held back for batching are written before they reach
+    // `max_write_buffer`, so an echo loop never sees `WriteBufferFull`.
+    const N: usize = 300;
+    let mut server_options = options();
+    server_options.config.max_write_buffer = 16 << 10;
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || echo(&mut accept_ws(&listener, &server_options)));
+    let stream = raw_upgrade(addr);
+    let mut encoder = Connection::new(Role::Client, Config::default());
+    let payload = vec![0x3cu8; 1000];
+    for _ in 0..N {
+        encoder.send_binary(&payload).unwrap();
+    }
+    let mut frames = Vec::new();
+    encoder.take_output(&mut frames);
+    (&stream).write_all(&frames).unwrap();
+    let mut ws =
+        WebSocket::from_connection(stream, Connection::new(Role::Client, Config::default()), &options()).expect("wrap");
+    for i in 0..N {
+        assert_eq!(ws.read().unwrap_or_else(|e| panic!("reply {i}: {e}")), Message::Binary(payload.clone()));
+    }
+    ws.close(CloseCode::NORMAL, "").expect("close");
+    assert_eq!(join(server).expect("echo"), N);
+}
+
 // ---------------------------------------------------------------------------
 // 9. Backpressure
 // ---------------------------------------------------------------------------

@@ -263,11 +263,13 @@ impl<S: Transport> WebSocket<S> {
     }
 
     /// Writes queued output now unless more received input is waiting (then
-    /// the next blocking read writes it, batched), or enough has piled up.
+    /// the next blocking read writes it, batched), or enough has piled up:
+    /// [`FLUSH_THRESHOLD`], or the configured write buffer limit if that is
+    /// lower, so that the next reply does not find the buffer full.
     fn flush_if_idle(&mut self) -> Result<(), Error> {
         let sender = self.conn.sender();
-        if sender.has_output() && (self.conn.receiver().buffered_len() == 0 || sender.buffered_len() >= FLUSH_THRESHOLD)
-        {
+        let enough = FLUSH_THRESHOLD.min(sender.max_write_buffer());
+        if sender.has_output() && (self.conn.receiver().buffered_len() == 0 || sender.buffered_len() >= enough) {
             self.flush()?;
         }
         Ok(())

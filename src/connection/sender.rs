@@ -370,6 +370,11 @@ impl Sender {
 
     // ---- Payloads left in place (the blocking adapter's echo path) ----
 
+    /// The configured [`Config::max_write_buffer`].
+    pub(crate) fn max_write_buffer(&self) -> usize {
+        self.max_write_buffer
+    }
+
     /// Lends `bytes` until [`end_loan`](Self::end_loan): a large unmasked
     /// frame whose payload lies within them is queued without copying it,
     /// and the caller writes that payload from where it lies.
