@@ -17,7 +17,7 @@ mod tinyproxy;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rfc6455::blocking::{
     Accepted, ClientBuilder, ClientTls, Error, Incoming, MaybeTls, Options, Reply, Server, ServerTls, Timeout,
-    TlsError, TlsRoots, WebSocket,
+    TlsError, TlsRoots, TlsStream, WebSocket,
 };
 use rfc6455::{Accept, CloseCode, Message, Response};
 
@@ -51,6 +51,22 @@ impl TestPki {
     fn client_tls(&self) -> ClientTls {
         ClientTls::with_roots(TlsRoots::from_pem(self.ca_pem.as_bytes()).expect("roots")).expect("client TLS")
     }
+}
+
+/// A loopback listener whose first connection is TLS-accepted (server side,
+/// `pki`'s certificate) on a thread of its own and handed to `serve`.
+fn serve_one_tls<T: Send + 'static>(
+    pki: &TestPki,
+    serve: impl FnOnce(TlsStream<TcpStream>) -> T + Send + 'static,
+) -> (SocketAddr, thread::JoinHandle<T>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_tls = pki.server_tls();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        serve(server_tls.accept(stream, &options()).unwrap())
+    });
+    (addr, server)
 }
 
 /// Short, finite timeouts, no compression (these tests are about TLS).
@@ -356,12 +372,7 @@ fn close_handshake_from_the_server_over_tls() {
 #[test]
 fn accept_with_over_a_tls_stream_of_ones_own() {
     let pki = pki(&["127.0.0.1"]);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server_tls = pki.server_tls();
-    let server = thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        let tls = server_tls.accept(stream, &options()).unwrap();
+    let (addr, server) = serve_one_tls(&pki, |tls| {
         let accepted = rfc6455::blocking::accept_with(tls, &options(), |request| match request {
             Incoming::Upgrade(upgrade) => Reply::Accept(Accept::new(), upgrade.path().to_owned()),
             Incoming::Http(_) => Reply::Respond(Response::new(404)),
@@ -436,12 +447,7 @@ fn broken_records_after_the_handshake_fail_the_read() {
     let oversized: Vec<u8> = [&[0x17, 0x03, 0x03, 0xFF, 0xFF][..], &[0xAB; 64]].concat();
     for (what, bytes) in [("forged", forged), ("oversized", oversized)] {
         let pki = pki(&["127.0.0.1"]);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server_tls = pki.server_tls();
-        let server = thread::spawn(move || {
-            let (stream, _) = listener.accept().unwrap();
-            let tls = server_tls.accept(stream, &options()).unwrap();
+        let (addr, server) = serve_one_tls(&pki, |tls| {
             let Ok(Accepted::WebSocket(mut ws, ())) =
                 rfc6455::blocking::accept_with(tls, &options(), |_| Reply::accept())
             else {
