@@ -856,6 +856,19 @@ impl Transport for CountingStream {
     }
 }
 
+/// Upgrades a raw connection to the server at `addr`, writes every client
+/// frame `frames` queues in one go (pipelined), and returns a client-role
+/// WebSocket over the same stream to read the replies with.
+fn pipeline(addr: SocketAddr, frames: impl FnOnce(&mut Connection)) -> WebSocket<TcpStream> {
+    let stream = raw_upgrade(addr);
+    let mut encoder = Connection::new(Role::Client, Config::default());
+    frames(&mut encoder);
+    let mut wire = Vec::new();
+    encoder.take_output(&mut wire);
+    (&stream).write_all(&wire).unwrap();
+    WebSocket::from_connection(stream, Connection::new(Role::Client, Config::default()), &options()).expect("wrap")
+}
+
 #[test]
 fn pipelined_messages_are_echoed_in_order_with_few_writes() {
     const N: usize = 1_000;
@@ -874,19 +887,11 @@ fn pipelined_messages_are_echoed_in_order_with_few_writes() {
         })
     };
 
-    // The client encodes all N frames up front and writes them in one go.
-    let stream = raw_upgrade(addr);
-    let mut encoder = Connection::new(Role::Client, Config::default());
-    for i in 0..N {
-        encoder.send_text(&format!("message {i}")).unwrap();
-    }
-    let mut frames = Vec::new();
-    encoder.take_output(&mut frames);
-    (&stream).write_all(&frames).unwrap();
-
-    // Read the replies with a client-role WebSocket over the same stream.
-    let mut ws =
-        WebSocket::from_connection(stream, Connection::new(Role::Client, Config::default()), &options()).expect("wrap");
+    let mut ws = pipeline(addr, |encoder| {
+        for i in 0..N {
+            encoder.send_text(&format!("message {i}")).unwrap();
+        }
+    });
     for i in 0..N {
         assert_eq!(ws.read().expect("reply"), Message::Text(format!("message {i}")));
     }
@@ -909,17 +914,12 @@ fn pipelined_echoes_stay_under_a_small_write_buffer_limit() {
     server_options.config.max_write_buffer = 16 << 10;
     let (listener, addr) = listen();
     let server = thread::spawn(move || echo(&mut accept_ws(&listener, &server_options)));
-    let stream = raw_upgrade(addr);
-    let mut encoder = Connection::new(Role::Client, Config::default());
     let payload = vec![0x3cu8; 1000];
-    for _ in 0..N {
-        encoder.send_binary(&payload).unwrap();
-    }
-    let mut frames = Vec::new();
-    encoder.take_output(&mut frames);
-    (&stream).write_all(&frames).unwrap();
-    let mut ws =
-        WebSocket::from_connection(stream, Connection::new(Role::Client, Config::default()), &options()).expect("wrap");
+    let mut ws = pipeline(addr, |encoder| {
+        for _ in 0..N {
+            encoder.send_binary(&payload).unwrap();
+        }
+    });
     for i in 0..N {
         assert_eq!(ws.read().unwrap_or_else(|e| panic!("reply {i}: {e}")), Message::Binary(payload.clone()));
     }
