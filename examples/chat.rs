@@ -24,7 +24,7 @@ use std::thread;
 use std::time::Duration;
 
 use rfc6455::blocking::{Accepted, Error, Incoming, MaybeTls, Options, Reply, Server, Writer};
-use rfc6455::{Accept, CloseCode, Message, Request, Response, SendError, UpgradeRequest};
+use rfc6455::{Accept, CloseCode, Message, PreparedMessage, Request, Response, SendError, UpgradeRequest};
 
 /// The page, embedded at compile time.
 const INDEX_HTML: &str = include_str!("chat/index.html");
@@ -71,13 +71,16 @@ impl Room {
     /// client can hold up the others. A client whose send fails is removed; if
     /// it failed because the client stopped reading (its queue is full), it is
     /// told to go with a close frame, and its reader thread announces the
-    /// leave once the connection ends.
+    /// leave once the connection ends. The message is prepared once:
+    /// browsers negotiate permessage-deflate, and a prepared message is
+    /// compressed once for all of them.
     fn broadcast(&self, text: &str) {
         let writers: Vec<(u64, Writer<MaybeTls>)> =
             self.clients().iter().map(|(&id, client)| (id, client.writer.clone())).collect();
+        let message = PreparedMessage::text(text);
         let mut dead = Vec::new();
         for (id, writer) in writers {
-            match writer.send_text(text) {
+            match writer.send_prepared(&message) {
                 Ok(()) => {}
                 Err(Error::Send(SendError::WriteBufferFull { .. })) => {
                     let _ = writer.close(CloseCode::POLICY_VIOLATION, "too slow: messages piled up");

@@ -290,31 +290,9 @@ impl Deflater {
         let level = self.level;
         let state = self.state.get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
         let start = out.len();
-        let mut input = payload;
-        loop {
-            out.reserve((input.len() / 2).max(64));
-            let consumed_before = state.total_in();
-            if state.compress_vec(input, out, FlushCompress::Sync).is_err() {
-                // Cannot happen with valid parameters; fall back safely.
-                out.truncate(start);
-                self.state = None;
-                return false;
-            }
-            let consumed = (state.total_in() - consumed_before) as usize;
-            input = &input[consumed..];
-            // Done once all input is in and the flush fit in the space given.
-            if input.is_empty() && out.len() < out.capacity() {
-                break;
-            }
-        }
-        if out[start..].ends_with(&TAIL) {
-            out.truncate(out.len() - TAIL.len());
-        }
-        if out.len() == start {
-            // Nothing new to flush (an empty message after a flush): send the
-            // header of an empty stored block, whose lengths are the tail the
-            // receiver appends (RFC 7692 section 7.2.3.6).
-            out.push(0x00);
+        if !deflate_sync(state, payload, out) {
+            self.state = None;
+            return false;
         }
         if self.no_context_takeover {
             // Nothing carries over: give the memory back until the next one.
@@ -328,11 +306,87 @@ impl Deflater {
         true
     }
 
+    /// How a message of `len` bytes that many connections send
+    /// ([`PreparedMessage`](crate::PreparedMessage)) is compressed on this one.
+    pub(crate) fn plan_shared(&self, len: usize) -> SharedCompression {
+        match self.window_bits {
+            None => SharedCompression::None,
+            Some(_) if len < self.threshold => SharedCompression::None,
+            // Each message is compressed on its own, so its compressed form
+            // depends only on the settings, not on this connection's history.
+            Some(bits) if self.no_context_takeover => {
+                SharedCompression::Shared(CompressionKey { level: self.level.level(), bits })
+            }
+            Some(_) => SharedCompression::OwnContext,
+        }
+    }
+
     /// Whether a compression context is being held between messages.
     #[cfg(test)]
     pub(crate) fn is_holding_state(&self) -> bool {
         self.state.is_some()
     }
+}
+
+/// How a message sent to many connections is compressed on one of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SharedCompression {
+    /// Not at all (no permessage-deflate, an 8-bit window, or too short).
+    None,
+    /// On its own, with these settings: connections with the same key can
+    /// share one compressed form.
+    Shared(CompressionKey),
+    /// With this connection's context (context takeover): on its own copy.
+    OwnContext,
+}
+
+/// The settings a message compressed on its own depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompressionKey {
+    level: u32,
+    bits: u8,
+}
+
+/// Compresses `payload` on its own (a fresh context) with `key`'s settings,
+/// as [`Deflater::compress`] does without context takeover; `None` when it is
+/// better sent uncompressed.
+pub(crate) fn compress_alone(key: CompressionKey, payload: &[u8]) -> Option<Vec<u8>> {
+    let mut state = Compress::new_with_window_bits(Compression::new(key.level), false, key.bits);
+    let mut out = Vec::new();
+    (deflate_sync(&mut state, payload, &mut out) && out.len() < payload.len()).then_some(out)
+}
+
+/// Runs `payload` through `state` with a sync flush and appends the result
+/// to `out`, without the flush's four-byte tail (RFC 7692 section 7.2.1).
+/// Returns false (with `out` as it was) if the compressor refused.
+fn deflate_sync(state: &mut Compress, payload: &[u8], out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    let mut input = payload;
+    loop {
+        out.reserve((input.len() / 2).max(64));
+        let consumed_before = state.total_in();
+        if state.compress_vec(input, out, FlushCompress::Sync).is_err() {
+            // Cannot happen with valid parameters; fall back safely.
+            out.truncate(start);
+            return false;
+        }
+        let consumed = (state.total_in() - consumed_before) as usize;
+        input = &input[consumed..];
+        // Done once all input is in and the flush fit in the space given.
+        if input.is_empty() && out.len() < out.capacity() {
+            break;
+        }
+    }
+    if out[start..].ends_with(&TAIL) {
+        out.truncate(out.len() - TAIL.len());
+    }
+    if out.len() == start {
+        // Nothing new to flush (an empty message after a flush): send the
+        // header of an empty stored block, whose lengths are the tail the
+        // receiver appends (RFC 7692 section 7.2.3.6).
+        out.push(0x00);
+    }
+    true
 }
 
 /// Why inflating failed.
@@ -587,5 +641,33 @@ mod tests {
                 inflater.inflate(garbage, &mut out, 1 << 16).and_then(|()| inflater.finish_message(&mut out, 1 << 16));
             assert_eq!(result, Err(InflateError::Corrupt), "{garbage:x?}");
         }
+    }
+
+    #[test]
+    fn prepared_messages_share_one_compressed_form_per_setting() {
+        use crate::prepared::{Compressed, PreparedMessage};
+        let config = DeflateConfig::default();
+        let text = "{\"user\":\"ada\",\"text\":\"hello\"},".repeat(40);
+        let shared = Deflater::new(&params(false, 15), Role::Server, &config);
+        let SharedCompression::Shared(key) = shared.plan_shared(text.len()) else { panic!("not shared") };
+        assert_eq!(shared.plan_shared(config.threshold - 1), SharedCompression::None);
+        let own = Deflater::new(&params(true, 15), Role::Server, &config);
+        assert_eq!(own.plan_shared(text.len()), SharedCompression::OwnContext);
+        let SharedCompression::Shared(other) =
+            Deflater::new(&params(false, 10), Role::Server, &config).plan_shared(text.len())
+        else {
+            panic!("not shared")
+        };
+
+        let message = PreparedMessage::text(text.clone());
+        let Compressed::Payload(first) = message.compressed(key) else { panic!("not compressed") };
+        let Compressed::Payload(again) = message.compressed(key) else { panic!("not compressed") };
+        // The same bytes, not a second compression.
+        assert!(std::ptr::eq(first, again));
+        assert!(matches!(message.compressed(other), Compressed::OtherSettings));
+        // What a connection compressing on its own would produce.
+        let mut alone = Vec::new();
+        assert!(Deflater::new(&params(false, 15), Role::Server, &config).compress(text.as_bytes(), &mut alone));
+        assert_eq!(first, alone.as_slice());
     }
 }

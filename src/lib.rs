@@ -130,6 +130,7 @@ mod error;
 mod frame;
 mod handshake;
 mod mask;
+mod prepared;
 mod proxy;
 mod utf8;
 
@@ -144,6 +145,7 @@ pub use handshake::{
     ServerHandshake, ServerProgress, UpgradeRequest, accept_key, parse_extensions,
 };
 pub use mask::{apply_mask, apply_mask_reference};
+pub use prepared::PreparedMessage;
 pub use proxy::{ProxyConnect, ProxyError, ProxyProgress, ProxyUrl, Tunnel, no_proxy_matches};
 /// The rustls this crate's TLS is built with (the `tls` feature), for
 /// [`ClientTls::from_config`](blocking::ClientTls::from_config) and friends.

@@ -17,7 +17,7 @@ use rfc6455::blocking::{
     Accepted, ClientBuilder, Error, Incoming, MaybeTls, Options, Reply, Timeout, Transport, WebSocket, accept_with,
     connect,
 };
-use rfc6455::{Accept, CloseCode, Config, Connection, Event, HandshakeError, Message, Response, Role};
+use rfc6455::{Accept, CloseCode, Config, Connection, Event, HandshakeError, Message, PreparedMessage, Response, Role};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -1317,4 +1317,38 @@ fn deflate_is_negotiated_by_default_and_messages_round_trip() {
     }
     ws.close(CloseCode::NORMAL, "").expect("close");
     assert_eq!(join(server), 3);
+}
+
+#[test]
+fn prepared_messages_reach_clients_through_websocket_and_split_writers() {
+    // With permessage-deflate negotiated, as browsers do.
+    let mut deflating = options();
+    deflating.config.deflate = Some(rfc6455::DeflateConfig::default());
+    let (listener, addr) = listen();
+    let server_options = deflating.clone();
+    let text = "{\"room\":\"lobby\",\"text\":\"hello everyone\"},".repeat(30);
+    let message = Arc::new(PreparedMessage::text(text.clone()));
+    let server = {
+        let message = Arc::clone(&message);
+        thread::spawn(move || {
+            let mut first = accept_ws(&listener, &server_options);
+            let second = accept_ws(&listener, &server_options);
+            first.send_prepared(&message).expect("send on a WebSocket");
+            let (_reader, writer) = second.split().expect("split");
+            writer.send_prepared(&message).expect("send on a split writer");
+            writer.close(CloseCode::NORMAL, "").expect("close");
+            first.close(CloseCode::NORMAL, "").expect("close");
+            // Until each client has read everything and answered the close.
+            let _ = first.read();
+        })
+    };
+    let mut a = client(addr, deflating.clone());
+    let mut b = client(addr, deflating);
+    for ws in [&mut a, &mut b] {
+        assert!(ws.connection().receiver().deflate_negotiated());
+        assert_eq!(ws.read().expect("message"), Message::Text(text.clone()));
+        assert!(matches!(ws.read(), Ok(Message::Close(_))), "close");
+    }
+    join(server);
+    assert!(message.is_compressed(), "sent compressed, once");
 }

@@ -6,7 +6,7 @@ mod support;
 
 use rfc6455::{
     Accept, ClientHandshake, ClientProgress, ClientRequest, Config, Connection, DeflateConfig, DeflateParams, Limit,
-    Message, ProtocolError, Role, ServerHandshake, ServerProgress,
+    Message, PreparedMessage, ProtocolError, Role, ServerHandshake, ServerProgress,
 };
 use support::*;
 
@@ -321,4 +321,119 @@ fn inflate_and_utf8_errors_come_in_stream_order_for_any_chunking() {
     }
     assert_eq!(Some(whole_error.clone()), bytewise_error);
     assert_eq!(whole_error.close_code(), 1007.into());
+}
+
+/// What a server connection puts on the wire for `messages`, sent with
+/// `send_prepared` (`prepared`) or with `send_text`/`send_binary`.
+fn server_wire(server: &mut Connection, messages: &[Message], prepared: bool) -> Vec<u8> {
+    for message in messages {
+        let (text, payload) = match message {
+            Message::Text(text) => (true, text.as_bytes()),
+            Message::Binary(data) => (false, data.as_slice()),
+            other => panic!("not a data message: {other:?}"),
+        };
+        match (prepared, text) {
+            (true, true) => server.send_prepared(&PreparedMessage::text(message_text(message))).unwrap(),
+            (true, false) => server.send_prepared(&PreparedMessage::binary(payload)).unwrap(),
+            (false, true) => server.send_text(message_text(message)).unwrap(),
+            (false, false) => server.send_binary(payload).unwrap(),
+        }
+    }
+    let mut wire = Vec::new();
+    server.take_output(&mut wire);
+    wire
+}
+
+fn message_text(message: &Message) -> &str {
+    match message {
+        Message::Text(text) => text,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_prepared_message_goes_out_as_send_text_or_send_binary_would_send_it() {
+    // Compression off, compression without context takeover (shared),
+    // with context takeover (each connection's own), an 8-bit window that
+    // compresses nothing, and frames split by send_frame_size.
+    let setups: Vec<(&str, Config, Config)> = vec![
+        ("off", Config::default(), Config::default()),
+        ("no takeover", deflate_config(|_| {}), deflate_config(|_| {})),
+        (
+            "takeover",
+            deflate_config(|d| {
+                d.own_context_takeover = true;
+                d.peer_context_takeover = true;
+            }),
+            deflate_config(|d| {
+                d.own_context_takeover = true;
+                d.peer_context_takeover = true;
+            }),
+        ),
+        ("small frames", deflate_config(|_| {}), {
+            let mut config = deflate_config(|_| {});
+            config.send_frame_size = 100;
+            config
+        }),
+    ];
+    let messages = sample_messages();
+    for (name, client_config, server_config) in setups {
+        let (mut client, mut prepared, _) = handshake(client_config.clone(), server_config.clone());
+        let (_, mut plain, _) = handshake(client_config, server_config);
+        let wire = server_wire(&mut prepared, &messages, true);
+        assert_eq!(wire, server_wire(&mut plain, &messages, false), "{name}: different bytes");
+        // And the client reads them back as they were sent.
+        client.receive(&wire);
+        let mut received = Vec::new();
+        while let Some(event) = client.poll_event().unwrap() {
+            received.push(event.to_message());
+        }
+        assert_eq!(received, messages, "{name}");
+    }
+}
+
+#[test]
+fn a_prepared_message_is_compressed_once_for_connections_that_share_settings() {
+    let message = PreparedMessage::text(json(200));
+    let mut wires = Vec::new();
+    for _ in 0..5 {
+        let (_, mut server, _) = handshake(deflate_config(|_| {}), deflate_config(|_| {}));
+        server.send_prepared(&message).unwrap();
+        assert!(message.is_compressed());
+        let mut wire = Vec::new();
+        server.take_output(&mut wire);
+        wires.push(wire);
+    }
+    assert!(wires.iter().all(|wire| *wire == wires[0]));
+    // Compressed on the wire: RSV1 set, and much shorter than the text.
+    assert_eq!(wires[0][0], 0x80 | 0x40 | 0x1);
+    assert!(wires[0].len() < message.payload().len() / 4, "{} bytes", wires[0].len());
+    // A connection with another window size compresses its own copy, and
+    // still sends what send_text would.
+    let smaller = deflate_config(|d| d.own_max_window_bits = 10);
+    let (mut client, mut server, _) = handshake(deflate_config(|_| {}), smaller.clone());
+    let (_, mut twin, _) = handshake(deflate_config(|_| {}), smaller);
+    server.send_prepared(&message).unwrap();
+    twin.send_text(std::str::from_utf8(message.payload()).unwrap()).unwrap();
+    let (mut wire, mut expected) = (Vec::new(), Vec::new());
+    server.take_output(&mut wire);
+    twin.take_output(&mut expected);
+    assert_eq!(wire, expected);
+    assert_ne!(wire, wires[0], "a 10-bit window should compress differently");
+    client.receive(&wire);
+    assert_eq!(client.poll_event().unwrap().map(|e| e.to_message()), Some(Message::Text(json(200))));
+}
+
+#[test]
+fn an_incompressible_prepared_message_goes_uncompressed() {
+    let noise = pseudo_random(4000, 5);
+    let message = PreparedMessage::binary(noise.clone());
+    let (mut client, mut server, _) = handshake(deflate_config(|_| {}), deflate_config(|_| {}));
+    server.send_prepared(&message).unwrap();
+    assert!(!message.is_compressed());
+    let mut wire = Vec::new();
+    server.take_output(&mut wire);
+    assert_eq!(wire[0], 0x80 | 0x2, "RSV1 must be clear");
+    client.receive(&wire);
+    assert_eq!(client.poll_event().unwrap().map(|e| e.to_message()), Some(Message::Binary(noise)));
 }

@@ -216,6 +216,13 @@ impl<S: Transport> Writer<S> {
         self.queue(|sender| sender.send_binary(data))
     }
 
+    /// Sends a message prepared for many connections (a broadcast): with
+    /// permessage-deflate it is compressed once for all the connections that
+    /// share its settings; see [`PreparedMessage`](crate::PreparedMessage).
+    pub fn send_prepared(&self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        self.queue(|sender| sender.send_prepared(message))
+    }
+
     /// Sends a ping (at most 125 bytes).
     pub fn ping(&self, payload: &[u8]) -> Result<(), Error> {
         self.queue(|sender| sender.ping(payload))

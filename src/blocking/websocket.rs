@@ -142,6 +142,13 @@ impl<S: Transport> WebSocket<S> {
         self.queue(|conn| conn.send_binary(data))
     }
 
+    /// Sends a message prepared for many connections (a broadcast): with
+    /// permessage-deflate it is compressed once for all the connections that
+    /// share its settings; see [`PreparedMessage`](crate::PreparedMessage).
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
+        self.queue(|conn| conn.send_prepared(message))
+    }
+
     /// Sends a message; `Message::Close` starts the close handshake like
     /// [`close`](Self::close) without waiting for its end.
     pub fn send(&mut self, message: &Message) -> Result<(), Error> {

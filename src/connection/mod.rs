@@ -214,6 +214,11 @@ impl Connection {
         self.sender.send_binary(data)
     }
 
+    /// See [`Sender::send_prepared`].
+    pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), SendError> {
+        self.sender.send_prepared(message)
+    }
+
     /// See [`Sender::send_first_fragment`].
     pub fn send_first_fragment(&mut self, text: bool, payload: &[u8]) -> Result<(), SendError> {
         self.sender.send_first_fragment(text, payload)

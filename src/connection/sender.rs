@@ -15,10 +15,11 @@ use rand::rngs::StdRng;
 use super::{BufferSizer, Role};
 use crate::close::{CloseCode, MAX_CLOSE_REASON};
 use crate::config::Config;
-use crate::deflate::{DeflateConfig, DeflateParams, Deflater};
+use crate::deflate::{DeflateConfig, DeflateParams, Deflater, SharedCompression};
 use crate::error::{Limit, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use crate::mask::apply_mask;
+use crate::prepared::{Compressed, PreparedMessage};
 use crate::utf8::Utf8Validator;
 
 /// The sending half of a [`Connection`](crate::Connection).
@@ -148,6 +149,28 @@ impl Sender {
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.check_data(false)?;
         self.write_message(OpCode::Binary, data);
+        Ok(())
+    }
+
+    /// Queues a message prepared for many connections (a broadcast), split
+    /// into frames like [`send_text`](Self::send_text). With
+    /// permessage-deflate and no context takeover on this side, the
+    /// compressed form the message already holds for these settings is sent
+    /// instead of compressing it again; see [`PreparedMessage`].
+    pub fn send_prepared(&mut self, message: &PreparedMessage) -> Result<(), SendError> {
+        self.check_data(false)?;
+        let opcode = if message.is_text() { OpCode::Text } else { OpCode::Binary };
+        let payload = message.payload();
+        let plan = self.deflater.as_ref().map_or(SharedCompression::None, |d| d.plan_shared(payload.len()));
+        match plan {
+            SharedCompression::None => self.write_data(opcode, payload, true),
+            SharedCompression::OwnContext => self.write_message(opcode, payload),
+            SharedCompression::Shared(key) => match message.compressed(key) {
+                Compressed::Payload(compressed) => self.write_data_rsv(opcode, compressed, true, 0b100),
+                Compressed::Uncompressed => self.write_data(opcode, payload, true),
+                Compressed::OtherSettings => self.write_message(opcode, payload),
+            },
+        }
         Ok(())
     }
 
