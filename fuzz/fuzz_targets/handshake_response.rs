@@ -10,7 +10,8 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     let mut config = Config::default();
     config.rng_seed = Some([mode; 32]);
     config.max_handshake_size = 4096;
-    let request = ClientRequest::new("ws://127.0.0.1:9001/path?q").unwrap().protocol("a").protocol("b").extension("x; y=1");
+    let request =
+        ClientRequest::new("ws://127.0.0.1:9001/path?q").unwrap().protocol("a").protocol("b").extension("x; y=1");
     let handshake = ClientHandshake::new(request, config).unwrap();
     let mut bytes = Vec::new();
     if mode & 1 == 1 {

@@ -1,23 +1,35 @@
 //! Arbitrary messages and fragmentations sent by one end and decoded by the
-//! other: what arrives must equal what was sent, in both directions.
+//! other, with or without permessage-deflate: what arrives must equal what
+//! was sent, in both directions. Prepared messages (one shared across the
+//! input, as a broadcast would) go through the same check.
 #![no_main]
 
 use arbitrary::Arbitrary;
-use rfc6455::{Config, Connection, Message, Role};
+use rfc6455::{Config, Connection, DeflateConfig, DeflateParams, Message, PreparedMessage, Role};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
     Text(String),
     Binary(Vec<u8>),
     /// A message sent in pieces, cut at the given byte positions.
-    Fragmented { text: String, binary: bool, cuts: Vec<u16> },
+    Fragmented {
+        text: String,
+        binary: bool,
+        cuts: Vec<u16>,
+    },
     Ping(Vec<u8>),
     Pong(Vec<u8>),
+    /// The input's prepared message (see `Input::prepared`).
+    Prepared,
 }
 
 #[derive(Arbitrary, Debug)]
 struct Input {
     client_sends: bool,
+    /// permessage-deflate: None, or Some(context takeover on both sides).
+    deflate: Option<bool>,
+    /// One message prepared once and sent by every `Op::Prepared`.
+    prepared: (bool, String),
     frame_size: u16,
     ops: Vec<Op>,
     chunk: u8,
@@ -27,9 +39,25 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
     let mut config = Config::default();
     config.send_frame_size = usize::from(input.frame_size).max(1);
     config.rng_seed = Some([7; 32]);
-    let (from_role, to_role) = if input.client_sends { (Role::Client, Role::Server) } else { (Role::Server, Role::Client) };
-    let mut from = Connection::new(from_role, config.clone());
-    let mut to = Connection::new(to_role, config);
+    let (from_role, to_role) =
+        if input.client_sends { (Role::Client, Role::Server) } else { (Role::Server, Role::Client) };
+    let params = input.deflate.map(|takeover| DeflateParams {
+        server_no_context_takeover: !takeover,
+        client_no_context_takeover: !takeover,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    });
+    if params.is_some() {
+        config.deflate = Some(DeflateConfig::default());
+    }
+    let mut from = Connection::with_extensions(from_role, config.clone(), params);
+    let mut to = Connection::with_extensions(to_role, config, params);
+    let (prepared_binary, prepared_text) = &input.prepared;
+    let (prepared, prepared_message) = if *prepared_binary {
+        (PreparedMessage::binary(prepared_text.as_bytes()), Message::Binary(prepared_text.as_bytes().to_vec()))
+    } else {
+        (PreparedMessage::text(prepared_text.as_str()), Message::Text(prepared_text.clone()))
+    };
     let mut expected = Vec::new();
     for op in input.ops.iter().take(64) {
         match op {
@@ -65,6 +93,10 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
                 let data = &data[..data.len().min(125)];
                 from.pong(data).unwrap();
                 expected.push(Message::Pong(data.to_vec()));
+            }
+            Op::Prepared => {
+                from.send_prepared(&prepared).unwrap();
+                expected.push(prepared_message.clone());
             }
         }
     }
