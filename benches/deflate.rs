@@ -3,7 +3,8 @@
 //! lacks) at a speed measured here against miniz_oxide, the other pure-Rust
 //! deflate, on the JSON-like messages WebSocket applications send. Also: the
 //! cost of a whole compressed message round trip through the connection, and
-//! of a broadcast to 100 connections with and without `PreparedMessage`.
+//! of a broadcast to 100 connections with and without `PreparedMessage`, and
+//! of a batch of replies written at once.
 //!
 //! `cargo bench --bench deflate`
 #![allow(clippy::field_reassign_with_default)] // Config is non_exhaustive
@@ -158,5 +159,34 @@ fn broadcast(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, backends, round_trip, broadcast);
+/// 32 compressed replies queued, then written at once (what an echo server
+/// does with a batch of requests): the compression context is set up once
+/// per batch when no context is kept between messages.
+fn batch(c: &mut Criterion) {
+    let params = DeflateParams {
+        server_no_context_takeover: true,
+        client_no_context_takeover: true,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+    };
+    let text = String::from_utf8(json(1 << 10)).unwrap();
+    let mut group = c.benchmark_group("deflate_batch_32/1KiB");
+    group.throughput(Throughput::Bytes(32 << 10));
+    let mut config = Config::default();
+    config.deflate = Some(DeflateConfig::default());
+    let mut server = Connection::with_extensions(Role::Server, config, Some(params));
+    let mut wire = Vec::new();
+    group.bench_function("send_text x 32, one write", |b| {
+        b.iter(|| {
+            for _ in 0..32 {
+                server.send_text(black_box(&text)).unwrap();
+            }
+            wire.clear();
+            server.take_output(&mut wire);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, backends, round_trip, broadcast, batch);
 criterion_main!(benches);

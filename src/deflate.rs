@@ -265,6 +265,10 @@ pub(crate) struct Deflater {
     no_context_takeover: bool,
     threshold: usize,
     state: Option<Compress>,
+    /// Without context takeover: `state` holds a finished message's context
+    /// and is reset before the next one (kept to save setting up a new one
+    /// per message while output is waiting; see [`release`](Self::release)).
+    used: bool,
 }
 
 impl Deflater {
@@ -276,6 +280,7 @@ impl Deflater {
             no_context_takeover,
             threshold: config.threshold,
             state: None,
+            used: false,
         }
     }
 
@@ -289,14 +294,17 @@ impl Deflater {
         }
         let level = self.level;
         let state = self.state.get_or_insert_with(|| Compress::new_with_window_bits(level, false, bits));
+        if std::mem::take(&mut self.used) {
+            // Nothing carries over between messages: start this one afresh.
+            state.reset();
+        }
         let start = out.len();
         if !deflate_sync(state, payload, out) {
             self.state = None;
             return false;
         }
         if self.no_context_takeover {
-            // Nothing carries over: give the memory back until the next one.
-            self.state = None;
+            self.used = true;
             // Incompressible data is better sent as it is.
             if out.len() - start >= payload.len() {
                 out.truncate(start);
@@ -304,6 +312,17 @@ impl Deflater {
             }
         }
         true
+    }
+
+    /// Gives back the compression context when no context is kept between
+    /// messages: the sender calls it once all its output is written, so a
+    /// burst of messages (a batch of replies) sets up one context, and a
+    /// connection that is not sending holds none.
+    pub(crate) fn release(&mut self) {
+        if self.no_context_takeover {
+            self.state = None;
+            self.used = false;
+        }
     }
 
     /// How a message of `len` bytes that many connections send
@@ -600,6 +619,10 @@ mod tests {
             inflater.finish_message(&mut out, 1 << 20).unwrap();
             assert_eq!(out, *message);
         }
+        // Without context takeover the sender keeps a context only until
+        // its output is written (`release`).
+        assert_eq!(deflater.is_holding_state(), bits >= 9);
+        deflater.release();
         assert_eq!(deflater.is_holding_state(), takeover && bits >= 9);
         assert_eq!(inflater.is_holding_state(), takeover && bits >= 9);
     }

@@ -274,6 +274,7 @@ impl Sender {
             self.out.clear();
             self.out_start = 0;
             self.queued_pong_end = None;
+            self.release_compressor();
             if let Some(target) = self.out_sizer.shrink_target(self.out.capacity()) {
                 self.out.shrink_to(target);
             }
@@ -288,6 +289,14 @@ impl Sender {
             if self.out_start >= self.out.len() - self.out_start {
                 self.drop_written();
             }
+        }
+    }
+
+    /// All output is written: a compression context that is not kept
+    /// between messages is given back (see [`Deflater::release`]).
+    fn release_compressor(&mut self) {
+        if let Some(deflater) = &mut self.deflater {
+            deflater.release();
         }
     }
 
@@ -327,6 +336,7 @@ impl Sender {
         }
         self.out_start = 0;
         self.queued_pong_end = None;
+        self.release_compressor();
     }
 
     /// Whether anything is waiting to be sent.
@@ -389,6 +399,9 @@ impl Sender {
         }
         self.out.shrink_to_fit();
         self.out_sizer.reset();
+        if !self.has_output() {
+            self.release_compressor();
+        }
     }
 
     // ---- Payloads left in place (the blocking adapter's echo path) ----
@@ -671,6 +684,35 @@ mod tests {
         client.lend(&big);
         client.send_binary(&big).unwrap();
         assert!(client.end_loan().is_none());
+    }
+
+    #[test]
+    fn a_compressor_without_context_takeover_lasts_until_the_output_is_written() {
+        let params = DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let mut config = Config::default();
+        config.deflate = Some(DeflateConfig::default());
+        let mut sender = Sender::new(Role::Server, &config, Some(&params));
+        let holding = |sender: &Sender| sender.deflater.as_ref().is_some_and(Deflater::is_holding_state);
+        let json = "{\"id\":1,\"text\":\"hello\"},".repeat(20);
+        // Replies queued while more input is processed share one context...
+        for _ in 0..3 {
+            sender.send_text(&json).unwrap();
+            assert!(holding(&sender));
+        }
+        // ...which is given back once they are all written.
+        let pending = sender.output().len();
+        sender.advance_output(pending - 1);
+        assert!(holding(&sender), "released with a byte still waiting");
+        sender.advance_output(1);
+        assert!(!holding(&sender));
+        sender.send_text(&json).unwrap();
+        sender.take_output(&mut Vec::new());
+        assert!(!holding(&sender));
     }
 
     #[test]
