@@ -694,8 +694,7 @@ mod tests {
             server_max_window_bits: 15,
             client_max_window_bits: 15,
         };
-        let mut config = Config::default();
-        config.deflate = Some(DeflateConfig::default());
+        let config = Config { deflate: Some(DeflateConfig::default()), ..Config::default() };
         let mut sender = Sender::new(Role::Server, &config, Some(&params));
         let holding = |sender: &Sender| sender.deflater.as_ref().is_some_and(Deflater::is_holding_state);
         let json = "{\"id\":1,\"text\":\"hello\"},".repeat(20);
