@@ -366,6 +366,13 @@ pub(crate) struct CompressionKey {
     bits: u8,
 }
 
+impl CompressionKey {
+    /// The window size in bits, 9 to 15.
+    pub(crate) fn window_bits(self) -> u8 {
+        self.bits
+    }
+}
+
 /// Compresses `payload` on its own (a fresh context) with `key`'s settings,
 /// as [`Deflater::compress`] does without context takeover; `None` when it is
 /// better sent uncompressed.
@@ -676,18 +683,27 @@ mod tests {
         assert_eq!(shared.plan_shared(config.threshold - 1), SharedCompression::None);
         let own = Deflater::new(&params(true, 15), Role::Server, &config);
         assert_eq!(own.plan_shared(text.len()), SharedCompression::OwnContext);
-        let SharedCompression::Shared(other) =
-            Deflater::new(&params(false, 10), Role::Server, &config).plan_shared(text.len())
-        else {
-            panic!("not shared")
+        let plan = |bits: u8, level: u32| {
+            let config = DeflateConfig { level, ..DeflateConfig::default() };
+            match Deflater::new(&params(false, bits), Role::Server, &config).plan_shared(text.len()) {
+                SharedCompression::Shared(key) => key,
+                other => panic!("not shared: {other:?}"),
+            }
         };
+        let (smaller_window, other_level) = (plan(10, config.level), plan(15, 1));
 
         let message = PreparedMessage::text(text.clone());
         let Compressed::Payload(first) = message.compressed(key) else { panic!("not compressed") };
         let Compressed::Payload(again) = message.compressed(key) else { panic!("not compressed") };
         // The same bytes, not a second compression.
         assert!(std::ptr::eq(first, again));
-        assert!(matches!(message.compressed(other), Compressed::OtherSettings));
+        // Another window size has a form of its own; another level on a
+        // window already served is left to the connection.
+        let Compressed::Payload(smaller) = message.compressed(smaller_window) else { panic!("not compressed") };
+        assert!(!std::ptr::eq(first, smaller));
+        let Compressed::Payload(smaller_again) = message.compressed(smaller_window) else { panic!("not compressed") };
+        assert!(std::ptr::eq(smaller, smaller_again));
+        assert!(matches!(message.compressed(other_level), Compressed::OtherSettings));
         // What a connection compressing on its own would produce.
         let mut alone = Vec::new();
         assert!(Deflater::new(&params(false, 15), Role::Server, &config).compress(text.as_bytes(), &mut alone));

@@ -7,8 +7,9 @@
 //! This holds whenever the sending side does not keep its compression context
 //! between messages (`server_no_context_takeover` for a server, which
 //! [`DeflateConfig::default`](crate::DeflateConfig) negotiates): then a
-//! message's compressed form depends on the settings alone. Connections that
-//! do keep a context compress their own copy, as with
+//! message's compressed form depends on the settings alone (level and window
+//! size; one form is kept per window size). Connections that do keep a
+//! context compress their own copy, as with
 //! [`Sender::send_text`](crate::Sender::send_text).
 
 use std::sync::OnceLock;
@@ -39,12 +40,19 @@ use crate::deflate::{CompressionKey, compress_alone};
 pub struct PreparedMessage {
     text: bool,
     payload: Box<[u8]>,
-    /// The compressed form for the settings of the first connection that
-    /// needed one (`None` inside: better sent uncompressed). Connections with
-    /// other settings compress for themselves; a server rarely has more than
-    /// one setting.
-    compressed: OnceLock<(CompressionKey, Option<Box<[u8]>>)>,
+    /// The compressed form for each window size (9 to 15 bits), made for the
+    /// first connection with that window that needed one (`None` inside:
+    /// better sent uncompressed). A connection whose level differs from that
+    /// one's compresses for itself; a server rarely uses more than one level.
+    compressed: [OnceLock<Form>; WINDOW_SIZES],
 }
+
+/// The settings a compressed form was made with, and the form (`None`:
+/// better sent uncompressed).
+type Form = (CompressionKey, Option<Box<[u8]>>);
+
+/// Window sizes permessage-deflate compresses with: 9 to 15 bits.
+const WINDOW_SIZES: usize = 7;
 
 /// What a connection sends for a prepared message with its settings.
 pub(crate) enum Compressed<'a> {
@@ -68,7 +76,7 @@ impl PreparedMessage {
     }
 
     fn new(text: bool, payload: Box<[u8]>) -> Self {
-        Self { text, payload, compressed: OnceLock::new() }
+        Self { text, payload, compressed: Default::default() }
     }
 
     /// Whether it is a text message.
@@ -81,16 +89,19 @@ impl PreparedMessage {
         &self.payload
     }
 
-    /// Whether a compressed form has been made (by the first connection that
-    /// sent it with permessage-deflate and no context takeover).
+    /// Whether a compressed form has been made (by a connection that sent it
+    /// with permessage-deflate and no context takeover).
     pub fn is_compressed(&self) -> bool {
-        self.compressed.get().is_some_and(|(_, compressed)| compressed.is_some())
+        self.compressed.iter().any(|slot| slot.get().is_some_and(|(_, compressed)| compressed.is_some()))
     }
 
     /// The compressed form for `key`, made on first use.
     pub(crate) fn compressed(&self, key: CompressionKey) -> Compressed<'_> {
+        let Some(slot) = usize::from(key.window_bits()).checked_sub(9).and_then(|i| self.compressed.get(i)) else {
+            return Compressed::OtherSettings;
+        };
         let (made_for, compressed) =
-            self.compressed.get_or_init(|| (key, compress_alone(key, &self.payload).map(Vec::into_boxed_slice)));
+            slot.get_or_init(|| (key, compress_alone(key, &self.payload).map(Vec::into_boxed_slice)));
         match compressed {
             _ if *made_for != key => Compressed::OtherSettings,
             Some(payload) => Compressed::Payload(payload),

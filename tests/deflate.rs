@@ -408,8 +408,8 @@ fn a_prepared_message_is_compressed_once_for_connections_that_share_settings() {
     // Compressed on the wire: RSV1 set, and much shorter than the text.
     assert_eq!(wires[0][0], 0x80 | 0x40 | 0x1);
     assert!(wires[0].len() < message.payload().len() / 4, "{} bytes", wires[0].len());
-    // A connection with another window size compresses its own copy, and
-    // still sends what send_text would.
+    // A connection with another window size gets a form made for that size
+    // (once), and still sends what send_text would.
     let smaller = deflate_config(|d| d.own_max_window_bits = 10);
     let (mut client, mut server, _) = handshake(deflate_config(|_| {}), smaller.clone());
     let (_, mut twin, _) = handshake(deflate_config(|_| {}), smaller);
