@@ -81,15 +81,21 @@ fn backends(c: &mut Criterion) {
     }
 }
 
-/// A message sent through a client connection and received by a server, with
-/// and without permessage-deflate (no context takeover, the default policy).
-fn round_trip(c: &mut Criterion) {
-    let params = DeflateParams {
+/// What the adapters negotiate by default: 15-bit windows, no context kept
+/// between messages on either side.
+fn no_context_takeover() -> DeflateParams {
+    DeflateParams {
         server_no_context_takeover: true,
         client_no_context_takeover: true,
         server_max_window_bits: 15,
         client_max_window_bits: 15,
-    };
+    }
+}
+
+/// A message sent through a client connection and received by a server, with
+/// and without permessage-deflate (no context takeover, the default policy).
+fn round_trip(c: &mut Criterion) {
+    let params = no_context_takeover();
     for size in [1 << 10, 16 << 10] {
         let text = String::from_utf8(json(size)).unwrap();
         let mut group = c.benchmark_group(format!("deflate_round_trip/{}KiB", size >> 10));
@@ -120,12 +126,7 @@ fn round_trip(c: &mut Criterion) {
 /// (no context takeover): `send_text` on each, which compresses it 100
 /// times, against one `PreparedMessage`, compressed once.
 fn broadcast(c: &mut Criterion) {
-    let params = DeflateParams {
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        server_max_window_bits: 15,
-        client_max_window_bits: 15,
-    };
+    let params = no_context_takeover();
     const CONNECTIONS: usize = 100;
     for size in [1 << 10, 16 << 10] {
         let text = String::from_utf8(json(size)).unwrap();
@@ -163,12 +164,7 @@ fn broadcast(c: &mut Criterion) {
 /// does with a batch of requests): the compression context is set up once
 /// per batch when no context is kept between messages.
 fn batch(c: &mut Criterion) {
-    let params = DeflateParams {
-        server_no_context_takeover: true,
-        client_no_context_takeover: true,
-        server_max_window_bits: 15,
-        client_max_window_bits: 15,
-    };
+    let params = no_context_takeover();
     let text = String::from_utf8(json(1 << 10)).unwrap();
     let mut group = c.benchmark_group("deflate_batch_32/1KiB");
     group.throughput(Throughput::Bytes(32 << 10));
