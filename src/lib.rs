@@ -31,6 +31,10 @@
 //!    transport; close the transport when
 //!    [`Connection::should_close_transport`] says so.
 //!
+//! A message sent to many connections (a broadcast) can be a
+//! [`PreparedMessage`]: with permessage-deflate it is compressed once for all
+//! of them rather than once per connection.
+//!
 //! Pings are answered, close frames echoed and protocol violations reported to
 //! the peer with the right close code by the core itself: an adapter holds no
 //! rule of the protocol. Failures are values with the close code attached
