@@ -1,8 +1,9 @@
 // A real browser against the `chat` example: headless Chromium (Debian's
 // package), driven by playwright-core, opens the chat page in two tabs with
-// different names; each sends a message; both must show both messages and the
-// connected state, and each page's info line must show that Chromium
-// negotiated permessage-deflate with the server. Saves a screenshot.
+// different names; each sends a message (long enough to go compressed); both
+// must show both messages and the connected state, and each page's info line
+// must show that Chromium negotiated permessage-deflate with the server.
+// Saves a screenshot.
 //
 // Over TLS (an https:// URL: the chat example with --tls-cert/--tls-key), the
 // browser context accepts the test certificate (Playwright's
@@ -125,11 +126,16 @@ async function main() {
       return [...new Set(lines)].join(" | ");
     });
     await step("browser-send-and-see-both", async () => {
+      // Long enough to be compressed (over the 64-byte threshold): the
+      // server broadcasts it as one prepared message, compressed once, which
+      // each tab's Chromium inflates.
+      const line = (name) =>
+        `hello from ${name} ✓ 𝄞 ` + Array(4).fill("the quick brown fox jumps over the lazy dog").join("; ");
       for (let i = 0; i < pages.length; i++) {
-        await pages[i].fill("#message", `hello from ${names[i]} ✓ 𝄞`);
+        await pages[i].fill("#message", line(names[i]));
         await pages[i].click("#send");
       }
-      const expected = names.map((name) => `${name}: hello from ${name} ✓ 𝄞`);
+      const expected = names.map((name) => `${name}: ${line(name)}`);
       for (const page of pages) {
         await page.waitForFunction((want) => {
           const seen = [...document.querySelectorAll("#messages li")].map((li) => li.textContent);
