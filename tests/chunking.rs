@@ -213,21 +213,7 @@ fn run(role: Role, config: &Config, bytes: &[u8], cuts: &[usize], feed: Feed, dr
         start = end;
         match feed {
             Feed::Receive => conn.receive(piece),
-            Feed::ReadBuffer => {
-                let mut rest = piece;
-                for _ in 0..=piece.len() {
-                    if rest.is_empty() {
-                        break;
-                    }
-                    let buf = conn.read_buffer();
-                    assert!(!buf.is_empty(), "read_buffer offered nothing");
-                    let n = buf.len().min(rest.len());
-                    buf[..n].copy_from_slice(&rest[..n]);
-                    conn.commit_read(n);
-                    rest = &rest[n..];
-                }
-                assert!(rest.is_empty());
-            }
+            Feed::ReadBuffer => read_through(&mut conn, piece, |_| {}),
         }
         poll_all(&mut conn, &mut messages, &mut error, &mut output, drain);
     }

@@ -122,17 +122,7 @@ fn fragment_flood(read_buffer: bool) {
     let mut result = None;
     for _ in 0..1000 {
         if read_buffer {
-            let mut rest = &chunk[..];
-            for _ in 0..chunk.len() {
-                if rest.is_empty() {
-                    break;
-                }
-                let buf = server.read_buffer();
-                let n = buf.len().min(rest.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                server.commit_read(n);
-                rest = &rest[n..];
-            }
+            read_through(&mut server, &chunk, |_| {});
         } else {
             server.receive(&chunk);
         }
@@ -312,24 +302,15 @@ fn shrinking_buffers_mid_message_keeps_the_data() {
     }
 }
 
-/// Hands `wire` to `conn` the way an adapter does: through `read_buffer`,
-/// filling what is offered; returns the messages it completes.
+/// Hands `wire` to `conn` through `read_buffer`, polling after each read;
+/// returns the messages it completes.
 fn read_in(conn: &mut Connection, wire: &[u8]) -> Vec<Message> {
     let mut messages = Vec::new();
-    let mut rest = wire;
-    for _ in 0..=wire.len() {
-        if rest.is_empty() {
-            break;
-        }
-        let buf = conn.read_buffer();
-        let n = buf.len().min(rest.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        conn.commit_read(n);
-        rest = &rest[n..];
+    read_through(conn, wire, |conn| {
         let trace = trace(conn);
         assert_eq!(trace.error, None);
         messages.extend(trace.messages);
-    }
+    });
     messages
 }
 

@@ -329,6 +329,26 @@ pub(crate) fn drive(a: &mut Connection, b: &mut Connection) -> Driven {
     drive_chunked(a, b, 64 << 10)
 }
 
+/// Hands `bytes` to `conn` the way an adapter does: through `read_buffer`
+/// and `commit_read`, filling what is offered each time; `after` runs after
+/// each read (to poll events between reads, for instance).
+pub(crate) fn read_through(conn: &mut Connection, bytes: &[u8], mut after: impl FnMut(&mut Connection)) {
+    let mut rest = bytes;
+    for _ in 0..LOOP_BOUND {
+        if rest.is_empty() {
+            break;
+        }
+        let buf = conn.read_buffer();
+        assert!(!buf.is_empty(), "read_buffer offered no space");
+        let n = buf.len().min(rest.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        conn.commit_read(n);
+        rest = &rest[n..];
+        after(conn);
+    }
+    assert!(rest.is_empty(), "read_buffer never took all the bytes");
+}
+
 fn transfer(from: &mut Connection, to: &mut Connection, chunk: usize, use_read_buffer: &mut bool) -> bool {
     let out = from.output();
     let n = out.len().min(chunk);
@@ -338,19 +358,7 @@ fn transfer(from: &mut Connection, to: &mut Connection, chunk: usize, use_read_b
     let piece = out[..n].to_vec();
     from.advance_output(n);
     if *use_read_buffer {
-        let mut rest = &piece[..];
-        for _ in 0..LOOP_BOUND {
-            if rest.is_empty() {
-                break;
-            }
-            let buf = to.read_buffer();
-            assert!(!buf.is_empty(), "read_buffer offered no space");
-            let m = buf.len().min(rest.len());
-            buf[..m].copy_from_slice(&rest[..m]);
-            to.commit_read(m);
-            rest = &rest[m..];
-        }
-        assert!(rest.is_empty());
+        read_through(to, &piece, |_| {});
     } else {
         to.receive(&piece);
     }
