@@ -4,8 +4,9 @@
 //! The hot loop works eight bytes at a time in safe code, which the compiler
 //! vectorises (16 bytes per instruction with the baseline SSE2; on x86-64
 //! CPUs with AVX2, detected at run time, the same loop compiled for AVX2 does
-//! 32); a payload that arrives in pieces is masked piece by piece with the
-//! running offset.
+//! 32, from the first 32-byte boundary on so that no access straddles two
+//! cache lines); a payload that arrives in pieces is masked piece by piece
+//! with the running offset.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -42,11 +43,18 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
 const WIDE_ENOUGH: usize = 256;
 
 /// [`xor_key`] compiled for AVX2, so the compiler vectorises it 32 bytes at
-/// a time instead of SSE2's 16.
+/// a time instead of SSE2's 16. The bytes before the first 32-byte boundary
+/// go first, so that the wide loads and stores are aligned: a payload that
+/// starts anywhere else (a frame's payload rarely starts on a boundary)
+/// would otherwise split every other one across two cache lines, which cost
+/// up to 40 % at 1 MiB.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn xor_key_avx2(buf: &mut [u8], key: [u8; 4]) {
-    xor_key(buf, key);
+    let head = buf.as_ptr().align_offset(32).min(buf.len());
+    let (head, body) = buf.split_at_mut(head);
+    xor_key(head, key);
+    xor_key(body, rotate_key(key, head.len()));
 }
 
 /// XORs `buf` with `key` repeated, eight bytes at a time in blocks of 32
@@ -99,17 +107,24 @@ mod tests {
     #[test]
     fn matches_reference_at_every_length_alignment_and_offset() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
-        let source: Vec<u8> = (0..320u32).map(|i| (i * 7 + 3) as u8).collect();
+        let source: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
         // Past 256 bytes (the AVX2 path's threshold) too; fewer cases under
         // Miri, which is slow.
         let lengths: Vec<usize> = if cfg!(miri) { vec![0, 1, 7, 31, 33, 255, 256, 300] } else { (0..=300).collect() };
-        for align in 0..8 {
+        // Masked where they lie in one buffer, at every start within a
+        // 32-byte block, so the AVX2 path's unaligned head takes every length
+        // from 0 to 31 (a copy would start wherever the allocator puts it).
+        let mut fast = source.clone();
+        let block_start = fast.as_ptr().align_offset(32);
+        let aligns = if cfg!(miri) { 0..4 } else { 0..32 };
+        for align in aligns {
+            let start = block_start + align;
             for &len in &lengths {
                 for offset in 0..4 {
-                    let mut fast = source[align..align + len].to_vec();
-                    let mut slow = fast.clone();
-                    apply_mask(&mut fast, key, offset);
-                    apply_mask_reference(&mut slow, key, offset);
+                    fast.copy_from_slice(&source);
+                    let mut slow = source.clone();
+                    apply_mask(&mut fast[start..start + len], key, offset);
+                    apply_mask_reference(&mut slow[start..start + len], key, offset);
                     assert_eq!(fast, slow, "align {align} len {len} offset {offset}");
                 }
             }
