@@ -3,8 +3,9 @@
 //! lacks) at a speed measured here against miniz_oxide, the other pure-Rust
 //! deflate, on the JSON-like messages WebSocket applications send. Also: the
 //! cost of a whole compressed message round trip through the connection, and
-//! of a broadcast to 100 connections with and without `PreparedMessage`, and
-//! of a batch of replies written at once.
+//! of a broadcast to 100 connections with and without `PreparedMessage`, of
+//! a batch of replies written at once, and of a burst of compressed messages
+//! received in one read.
 //!
 //! `cargo bench --bench deflate`
 #![allow(clippy::field_reassign_with_default)] // Config is non_exhaustive
@@ -184,5 +185,37 @@ fn batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, backends, round_trip, broadcast, batch);
+/// 32 compressed messages from a client received in one read (a browser
+/// that sent a burst): the decompression context is set up once per read
+/// when the peer keeps no context between messages.
+fn receive_batch(c: &mut Criterion) {
+    let params = no_context_takeover();
+    let text = String::from_utf8(json(1 << 10)).unwrap();
+    let mut group = c.benchmark_group("inflate_batch_32/1KiB");
+    group.throughput(Throughput::Bytes(32 << 10));
+    let mut config = Config::default();
+    config.deflate = Some(DeflateConfig::default());
+    config.rng_seed = Some([1; 32]);
+    let mut client = Connection::with_extensions(Role::Client, config.clone(), Some(params));
+    let mut wire = Vec::new();
+    for _ in 0..32 {
+        client.send_text(&text).unwrap();
+    }
+    client.take_output(&mut wire);
+    let mut server = Connection::with_extensions(Role::Server, config, Some(params));
+    group.bench_function("32 messages, one read", |b| {
+        b.iter(|| {
+            server.receive(black_box(&wire));
+            let mut events = 0;
+            while let Some(event) = server.poll_event().unwrap() {
+                black_box(event);
+                events += 1;
+            }
+            assert_eq!(events, 32);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, backends, round_trip, broadcast, batch, receive_batch);
 criterion_main!(benches);

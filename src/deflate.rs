@@ -431,6 +431,10 @@ pub(crate) struct Inflater {
     window_bits: u8,
     no_context_takeover: bool,
     state: Option<Decompress>,
+    /// Without context takeover: `state` holds a finished message's context
+    /// and is reset before the next one (kept to save setting up a new one
+    /// per message while input is waiting; see [`release`](Self::release)).
+    used: bool,
     /// The peer ended its deflate stream (BFINAL) inside this message.
     stream_ended: bool,
 }
@@ -438,7 +442,7 @@ pub(crate) struct Inflater {
 impl Inflater {
     pub(crate) fn new(params: &DeflateParams, peer: Role) -> Self {
         let (no_context_takeover, bits) = params.side(peer);
-        Self { window_bits: bits.clamp(9, 15), no_context_takeover, state: None, stream_ended: false }
+        Self { window_bits: bits.clamp(9, 15), no_context_takeover, state: None, used: false, stream_ended: false }
     }
 
     /// Inflates the next piece of a compressed message, appending to `out`,
@@ -450,6 +454,10 @@ impl Inflater {
         }
         let bits = self.window_bits;
         let state = self.state.get_or_insert_with(|| Decompress::new_with_window_bits(false, bits));
+        if std::mem::take(&mut self.used) {
+            // Nothing carries over between messages: start this one afresh.
+            state.reset(false);
+        }
         let mut input = input;
         loop {
             if out.len() > max {
@@ -485,20 +493,35 @@ impl Inflater {
         }
     }
 
-    /// Ends a message: inflates the sync flush tail the sender removed, and
-    /// forgets the context if the peer does not keep one.
+    /// Ends a message: inflates the sync flush tail the sender removed. If
+    /// the peer keeps no context, the next message starts afresh: the
+    /// context is reset then, or given back by [`release`](Self::release).
     pub(crate) fn finish_message(&mut self, out: &mut Vec<u8>, max: usize) -> Result<(), InflateError> {
         let result = if self.stream_ended { Ok(()) } else { self.inflate(&TAIL, out, max) };
-        if self.no_context_takeover || self.stream_ended || result.is_err() {
-            self.state = None;
+        if self.stream_ended || result.is_err() {
+            self.reset();
+        } else if self.no_context_takeover {
+            self.used = true;
         }
         self.stream_ended = false;
         result
     }
 
+    /// Gives back the context between messages when the peer keeps none:
+    /// the receiver calls it once it has parsed all the input it holds, so a
+    /// burst of messages read at once sets up one context, and a connection
+    /// waiting for input holds none.
+    pub(crate) fn release(&mut self) {
+        if self.used {
+            self.state = None;
+            self.used = false;
+        }
+    }
+
     /// Drops the state (after a failure, or to free memory).
     pub(crate) fn reset(&mut self) {
         self.state = None;
+        self.used = false;
         self.stream_ended = false;
     }
 
@@ -631,6 +654,8 @@ mod tests {
         assert_eq!(deflater.is_holding_state(), bits >= 9);
         deflater.release();
         assert_eq!(deflater.is_holding_state(), takeover && bits >= 9);
+        // The same for the receiver, until its input is parsed.
+        inflater.release();
         assert_eq!(inflater.is_holding_state(), takeover && bits >= 9);
     }
 

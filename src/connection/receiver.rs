@@ -394,6 +394,9 @@ impl Receiver {
             }
             self.start = 0;
             self.end = 0;
+            if let Some(inflater) = &mut self.inflater {
+                inflater.release();
+            }
             // Never below the size reads are currently offered: a burst of
             // small frames read in large chunks would otherwise shrink the
             // buffer after every batch and regrow (and zero) it on the next
@@ -721,5 +724,43 @@ mod tests {
         assert_eq!(messages, 64);
         assert!(server.moved <= 64 * SMALL_MOVE, "moved {} bytes for {} received", server.moved, wire.len());
         assert!(server.buf.capacity() <= (64 << 10) + MAX_READ_HINT + 64, "capacity {}", server.buf.capacity());
+    }
+
+    /// Compressed messages from a peer that keeps no context: a burst read
+    /// at once is inflated with one context, which is given back once the
+    /// input is parsed, so a connection waiting for input holds none.
+    #[test]
+    fn a_decompressor_without_context_takeover_lasts_until_the_input_is_parsed() {
+        let params = DeflateParams {
+            server_no_context_takeover: true,
+            client_no_context_takeover: true,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let config = Config { deflate: Some(crate::DeflateConfig::default()), ..Config::default() };
+        let mut client = Sender::new(Role::Client, &config, Some(&params));
+        let json = "{\"id\":1,\"text\":\"hello\"},".repeat(20);
+        let mut wire = Vec::new();
+        for _ in 0..3 {
+            client.send_text(&json).unwrap();
+        }
+        client.take_output(&mut wire);
+        let mut server = Receiver::new(Role::Server, &config, Some(&params));
+        let mut server_sender = Sender::new(Role::Server, &config, Some(&params));
+        let holding = |server: &Receiver| server.inflater.as_ref().is_some_and(Inflater::is_holding_state);
+        server.receive(&wire);
+        for _ in 0..3 {
+            assert!(matches!(server.poll_event(&mut server_sender).unwrap(), Some(Event::Text(text)) if text == json));
+            assert!(holding(&server), "kept while more input waits");
+        }
+        assert!(server.poll_event(&mut server_sender).unwrap().is_none());
+        assert!(!holding(&server), "given back once the input is parsed");
+        // Each message still starts afresh: one sent alone after the burst
+        // inflates the same.
+        client.send_text(&json).unwrap();
+        wire.clear();
+        client.take_output(&mut wire);
+        server.receive(&wire);
+        assert!(matches!(server.poll_event(&mut server_sender).unwrap(), Some(Event::Text(text)) if text == json));
     }
 }
