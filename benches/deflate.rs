@@ -93,6 +93,15 @@ fn no_context_takeover() -> DeflateParams {
     }
 }
 
+/// A connection configuration with permessage-deflate at its defaults and a
+/// fixed seed for the client's masking keys (the same bytes every run).
+fn deflate_config() -> Config {
+    let mut config = Config::default();
+    config.deflate = Some(DeflateConfig::default());
+    config.rng_seed = Some([1; 32]);
+    config
+}
+
 /// A message sent through a client connection and received by a server, with
 /// and without permessage-deflate (no context takeover, the default policy).
 fn round_trip(c: &mut Criterion) {
@@ -102,9 +111,7 @@ fn round_trip(c: &mut Criterion) {
         let mut group = c.benchmark_group(format!("deflate_round_trip/{}KiB", size >> 10));
         group.throughput(Throughput::Bytes(size as u64));
         for (name, deflate) in [("plain", None), ("deflate", Some(params))] {
-            let mut config = Config::default();
-            config.deflate = Some(DeflateConfig::default());
-            config.rng_seed = Some([1; 32]);
+            let config = deflate_config();
             let mut client = Connection::with_extensions(Role::Client, config.clone(), deflate);
             let mut server = Connection::with_extensions(Role::Server, config, deflate);
             let mut wire = Vec::new();
@@ -133,8 +140,7 @@ fn broadcast(c: &mut Criterion) {
         let text = String::from_utf8(json(size)).unwrap();
         let mut group = c.benchmark_group(format!("deflate_broadcast_100/{}KiB", size >> 10));
         group.throughput(Throughput::Bytes((size * CONNECTIONS) as u64));
-        let mut config = Config::default();
-        config.deflate = Some(DeflateConfig::default());
+        let config = deflate_config();
         let mut servers: Vec<Connection> =
             (0..CONNECTIONS).map(|_| Connection::with_extensions(Role::Server, config.clone(), Some(params))).collect();
         let mut wire = Vec::new();
@@ -169,8 +175,7 @@ fn batch(c: &mut Criterion) {
     let text = String::from_utf8(json(1 << 10)).unwrap();
     let mut group = c.benchmark_group("deflate_batch_32/1KiB");
     group.throughput(Throughput::Bytes(32 << 10));
-    let mut config = Config::default();
-    config.deflate = Some(DeflateConfig::default());
+    let config = deflate_config();
     let mut server = Connection::with_extensions(Role::Server, config, Some(params));
     let mut wire = Vec::new();
     group.bench_function("send_text x 32, one write", |b| {
@@ -193,9 +198,7 @@ fn receive_batch(c: &mut Criterion) {
     let text = String::from_utf8(json(1 << 10)).unwrap();
     let mut group = c.benchmark_group("inflate_batch_32/1KiB");
     group.throughput(Throughput::Bytes(32 << 10));
-    let mut config = Config::default();
-    config.deflate = Some(DeflateConfig::default());
-    config.rng_seed = Some([1; 32]);
+    let config = deflate_config();
     let mut client = Connection::with_extensions(Role::Client, config.clone(), Some(params));
     let mut wire = Vec::new();
     for _ in 0..32 {
