@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::io::{self, Cursor, Read, Write};
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Bencher, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rfc6455::{Config, Connection, Event, FrameHeader, Role};
 use tungstenite::Bytes;
 use tungstenite::protocol::{Message, Role as TRole, WebSocketContext};
@@ -125,6 +125,16 @@ fn tungstenite_context(role: TRole) -> WebSocketContext {
     WebSocketContext::new(role, None)
 }
 
+/// tungstenite as a server reading the one message in `wire`, from memory.
+fn tungstenite_reads_one(b: &mut Bencher<'_>, wire: &[u8]) {
+    let mut ctx = tungstenite_context(TRole::Server);
+    let mut mem = Mem { input: wire.to_vec(), ..Mem::default() };
+    b.iter(|| {
+        mem.pos = 0;
+        black_box(ctx.read(&mut mem).unwrap());
+    });
+}
+
 /// Frame header decode: the three length forms, masked (as a server sees).
 fn header(c: &mut Criterion) {
     let mut group = c.benchmark_group("header");
@@ -163,12 +173,7 @@ fn decode(c: &mut Criterion) {
                 });
             });
             group.bench_with_input(BenchmarkId::new("tungstenite", &id), &wire, |b, wire| {
-                let mut ctx = tungstenite_context(TRole::Server);
-                let mut mem = Mem { input: wire.clone(), ..Mem::default() };
-                b.iter(|| {
-                    mem.pos = 0;
-                    black_box(ctx.read(&mut mem).unwrap());
-                });
+                tungstenite_reads_one(b, wire)
             });
         }
     }
@@ -295,7 +300,7 @@ fn unmask(c: &mut Criterion) {
 /// slice; the others are whole receive paths of a masked text message (copy
 /// in, unmask, validate), with the same path for binary as the baseline: the
 /// difference is what text costs. At 16 B (a chat line, a game tick) only
-/// the single-read paths: there is nothing to split.
+/// the single-read paths, ours and tungstenite's: there is nothing to split.
 fn utf8(c: &mut Criterion) {
     let mut group = c.benchmark_group("utf8");
     for size in [16usize, 64 << 10, 1 << 20] {
@@ -333,6 +338,9 @@ fn utf8(c: &mut Criterion) {
                 });
             });
         }
+        group.bench_function(BenchmarkId::new("tungstenite text, one frame", &label), |b| {
+            tungstenite_reads_one(b, &one_frame)
+        });
         if size < 64 << 10 {
             continue;
         }
@@ -350,21 +358,8 @@ fn utf8(c: &mut Criterion) {
                 black_box(server.poll_event().unwrap().unwrap());
             });
         });
-        group.bench_function(BenchmarkId::new("tungstenite text, one frame", &label), |b| {
-            let mut ctx = tungstenite_context(TRole::Server);
-            let mut mem = Mem { input: one_frame.clone(), ..Mem::default() };
-            b.iter(|| {
-                mem.pos = 0;
-                black_box(ctx.read(&mut mem).unwrap());
-            });
-        });
         group.bench_function(BenchmarkId::new("tungstenite text, 64 fragments", &label), |b| {
-            let mut ctx = tungstenite_context(TRole::Server);
-            let mut mem = Mem { input: fragmented.clone(), ..Mem::default() };
-            b.iter(|| {
-                mem.pos = 0;
-                black_box(ctx.read(&mut mem).unwrap());
-            });
+            tungstenite_reads_one(b, &fragmented)
         });
     }
     group.finish();
