@@ -1,12 +1,12 @@
 //! Masking of frame payloads (RFC 6455 section 5.3).
 //!
 //! Masking XORs the payload with a 4-byte key repeated; doing it again unmasks.
-//! The hot loop works eight bytes at a time in safe code, which the compiler
-//! vectorises (16 bytes per instruction with the baseline SSE2; on x86-64
-//! CPUs with AVX2, detected at run time, the same loop compiled for AVX2 does
-//! 32, from the first 32-byte boundary on so that no access straddles two
-//! cache lines); a payload that arrives in pieces is masked piece by piece
-//! with the running offset.
+//! The routine is safe code with no byte-at-a-time loop: short buffers are
+//! covered by two overlapping pieces, longer ones by 32-byte blocks that the
+//! compiler turns into vector instructions (two SSE2 instructions each with
+//! the baseline target; one on x86-64 CPUs with AVX2, detected at run time,
+//! for which the same code is compiled a second time). A payload that
+//! arrives in pieces is masked piece by piece with the running offset.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -24,7 +24,7 @@
 /// assert_eq!(data, split);
 /// ```
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
-    let key = rotate_key(key, offset);
+    let key = rotate_key(u32::from_ne_bytes(key), offset);
     #[cfg(target_arch = "x86_64")]
     if buf.len() >= WIDE_ENOUGH && std::is_x86_feature_detected!("avx2") {
         // SAFETY: `xor_key_avx2` only needs the CPU to support AVX2, which
@@ -38,57 +38,96 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     xor_key(buf, key);
 }
 
-/// Below this length the portable loop is as fast as the AVX2 one.
+/// Below this length the AVX2 build has nothing over the baseline one: the
+/// whole buffer is at most two overlapping 16-byte pieces.
 #[cfg(target_arch = "x86_64")]
-const WIDE_ENOUGH: usize = 256;
+const WIDE_ENOUGH: usize = 64;
 
-/// [`xor_key`] compiled for AVX2, so the compiler vectorises it 32 bytes at
-/// a time instead of SSE2's 16. The bytes before the first 32-byte boundary
-/// go first, so that the wide loads and stores are aligned: a payload that
-/// starts anywhere else (a frame's payload rarely starts on a boundary)
-/// would otherwise split every other one across two cache lines, which cost
-/// up to 40 % at 1 MiB.
+/// [`xor_key`] compiled for AVX2, so the compiler vectorises its 32-byte
+/// blocks with one instruction each instead of SSE2's two.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn xor_key_avx2(buf: &mut [u8], key: [u8; 4]) {
-    let head = buf.as_ptr().align_offset(32).min(buf.len());
-    let (head, body) = buf.split_at_mut(head);
-    xor_key(head, key);
-    xor_key(body, rotate_key(key, head.len()));
+fn xor_key_avx2(buf: &mut [u8], key: u32) {
+    xor_key(buf, key);
 }
 
-/// XORs `buf` with `key` repeated, eight bytes at a time in blocks of 32
-/// (the compiler turns a block into vector instructions).
+/// XORs `buf` with `key` repeated, without a byte-at-a-time loop: a buffer
+/// shorter than 32 bytes is covered by two pieces of equal width that may
+/// overlap (the first and the last 4, 8 or 16 bytes), a longer one by its
+/// first and last 32 bytes and the aligned 32-byte blocks between them.
+/// Every piece that overlaps another is read before anything is written and
+/// written last, so overlapping bytes receive the same value twice.
 #[inline(always)]
-fn xor_key(buf: &mut [u8], key: [u8; 4]) {
-    let wide = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
-    let mut blocks = buf.chunks_exact_mut(32);
-    for block in &mut blocks {
-        for word in block.chunks_exact_mut(8) {
-            xor_word(word, wide);
+fn xor_key(buf: &mut [u8], key: u32) {
+    let len = buf.len();
+    if len >= 32 {
+        xor_long(buf, key);
+    } else if len >= 16 {
+        xor_ends::<16>(buf, key);
+    } else if len >= 8 {
+        xor_ends::<8>(buf, key);
+    } else if len >= 4 {
+        xor_ends::<4>(buf, key);
+    } else {
+        for (byte, k) in buf.iter_mut().zip(key.to_ne_bytes()) {
+            *byte ^= k;
         }
     }
-    let rest = blocks.into_remainder();
-    let mut words = rest.chunks_exact_mut(8);
-    for word in &mut words {
-        xor_word(word, wide);
-    }
-    for (byte, k) in words.into_remainder().iter_mut().zip(key.iter().cycle()) {
-        *byte ^= k;
-    }
 }
 
-/// The key as seen from `offset` bytes into the payload.
-const fn rotate_key(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let s = offset % 4;
-    [key[s], key[(s + 1) % 4], key[(s + 2) % 4], key[(s + 3) % 4]]
-}
-
+/// The first and the last `N` bytes of `buf` (`N <= buf.len() <= 2 * N`, `N`
+/// a multiple of 4).
 #[inline(always)]
-fn xor_word(word: &mut [u8], key: u64) {
-    let mut bytes = [0u8; 8];
-    bytes.copy_from_slice(word);
-    word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ key).to_ne_bytes());
+fn xor_ends<const N: usize>(buf: &mut [u8], key: u32) {
+    let last = buf.len() - N;
+    let first = xor_piece::<N>(&buf[..N], key);
+    let end = xor_piece::<N>(&buf[last..], rotate_key(key, last));
+    buf[..N].copy_from_slice(&first);
+    buf[last..].copy_from_slice(&end);
+}
+
+/// A buffer of at least 32 bytes. The blocks start at the first 32-byte
+/// boundary, so that no wide load or store straddles two cache lines (a
+/// frame's payload rarely starts on a boundary; the splits cost up to 40 %
+/// at 1 MiB); the first 32 bytes cover what comes before it, the last 32
+/// what the blocks leave at the end.
+#[inline(always)]
+fn xor_long(buf: &mut [u8], key: u32) {
+    let len = buf.len();
+    let last = len - 32;
+    let first = xor_piece::<32>(&buf[..32], key);
+    let end = xor_piece::<32>(&buf[last..], rotate_key(key, last));
+    // `align_offset` may decline (usize::MAX); the blocks then start at 0.
+    let start = match buf.as_ptr().align_offset(32) {
+        aligned @ 0..32 => aligned,
+        _ => 0,
+    };
+    let body_key = rotate_key(key, start);
+    for block in buf[start..].chunks_exact_mut(32) {
+        let masked = xor_piece::<32>(block, body_key);
+        block.copy_from_slice(&masked);
+    }
+    buf[..32].copy_from_slice(&first);
+    buf[last..].copy_from_slice(&end);
+}
+
+/// `bytes` (exactly `N` of them, `N` a multiple of 4) XORed with `key`.
+#[inline(always)]
+fn xor_piece<const N: usize>(bytes: &[u8], key: u32) -> [u8; N] {
+    let mut out = [0u8; N];
+    for (word, input) in out.chunks_exact_mut(4).zip(bytes.chunks_exact(4)) {
+        let mut masked = [0u8; 4];
+        masked.copy_from_slice(input);
+        word.copy_from_slice(&(u32::from_ne_bytes(masked) ^ key).to_ne_bytes());
+    }
+    out
+}
+
+/// The key (its four bytes read in memory order as one `u32`) as seen from
+/// `offset` bytes into the payload: the byte at `offset % 4` comes first.
+const fn rotate_key(key: u32, offset: usize) -> u32 {
+    let bits = (offset % 4) as u32 * 8;
+    if cfg!(target_endian = "little") { key.rotate_right(bits) } else { key.rotate_left(bits) }
 }
 
 /// The byte-at-a-time definition, kept as the reference the fast routine is
@@ -108,9 +147,14 @@ mod tests {
     fn matches_reference_at_every_length_alignment_and_offset() {
         let key = [0x37, 0xfa, 0x21, 0x3d];
         let source: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
-        // Past 256 bytes (the AVX2 path's threshold) too; fewer cases under
-        // Miri, which is slow.
-        let lengths: Vec<usize> = if cfg!(miri) { vec![0, 1, 7, 31, 33, 255, 256, 300] } else { (0..=300).collect() };
+        // Every length up to 300: each piece width (4, 8, 16, 32), where
+        // they overlap and where they meet, blocks after the first 32 bytes
+        // and past the AVX2 threshold; fewer cases under Miri, which is slow.
+        let lengths: Vec<usize> = if cfg!(miri) {
+            vec![0, 1, 3, 4, 7, 8, 15, 16, 31, 32, 33, 63, 64, 100, 255, 256, 300]
+        } else {
+            (0..=300).collect()
+        };
         // Masked where they lie in one buffer, at every start within a
         // 32-byte block, so the AVX2 path's unaligned head takes every length
         // from 0 to 31 (a copy would start wherever the allocator puts it).
