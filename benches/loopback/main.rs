@@ -241,7 +241,12 @@ fn run(o: &Options) -> Result<(), String> {
     let mut figures: Vec<(String, Figures)> = o.servers.iter().map(|s| (s.clone(), Figures::default())).collect();
     for run in 1..=o.runs {
         eprintln!("== run {run} of {}", o.runs);
-        for (name, f) in &mut figures {
+        // Each run starts one server later than the one before, so that no
+        // server always goes first (or always follows the same one) while
+        // the machine drifts during a run.
+        let count = figures.len();
+        for i in 0..count {
+            let (name, f) = &mut figures[(i + run - 1) % count];
             let command = match name.as_str() {
                 "rfc6455" => vec![echo_server.display().to_string()],
                 other => vec![exe.display().to_string(), "--serve".into(), other.into()],
