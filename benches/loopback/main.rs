@@ -1,6 +1,6 @@
 //! Loopback echo benchmark (issue 6): drives our `echo_server` example and
-//! the peers, one after another in the same run, with its own load generator,
-//! and prints the table with ratios.
+//! the peers in the same run, case by case (each server in turn at each size
+//! and kind), with its own load generator, and prints the table with ratios.
 //!
 //! ```text
 //! cargo bench --bench loopback                 # medians of 3 runs
@@ -241,83 +241,110 @@ fn run(o: &Options) -> Result<(), String> {
     let mut figures: Vec<(String, Figures)> = o.servers.iter().map(|s| (s.clone(), Figures::default())).collect();
     for run in 1..=o.runs {
         eprintln!("== run {run} of {}", o.runs);
-        // Each run starts one server later than the one before, so that no
-        // server always goes first (or always follows the same one) while
-        // the machine drifts during a run.
+        // Every server of the run is started up front and stays up (idle
+        // between its turns), so that each case is measured on all of them
+        // within seconds, not minutes, of each other. Each run starts one
+        // server later than the one before, so that no server always goes
+        // first (or always follows the same one) while the machine drifts.
         let count = figures.len();
-        for i in 0..count {
-            let (name, f) = &mut figures[(i + run - 1) % count];
+        let mut servers = Vec::new();
+        for i in (0..count).map(|i| (i + run - 1) % count) {
+            let (name, f) = &mut figures[i];
             let command = match name.as_str() {
                 "rfc6455" => vec![echo_server.display().to_string()],
                 other => vec![exe.display().to_string(), "--serve".into(), other.into()],
             };
-            if let Err(e) = run_server(name, &command, pin, o, f) {
-                eprintln!("   {name}: {e}");
-                f.errors.push(e);
+            match Server::start(&command, &[], pin) {
+                Ok(server) => {
+                    // Idle memory first, on the fresh process.
+                    if o.idle > 0
+                        && let Err(e) = measure_idle(name, &server, o, f)
+                    {
+                        eprintln!("   {name}: {e}");
+                        f.errors.push(e);
+                    }
+                    servers.push((i, server));
+                }
+                Err(e) => {
+                    eprintln!("   {name}: {e}");
+                    f.errors.push(e);
+                }
             }
+        }
+        for &size in &o.sizes {
+            for kind in [Kind::Binary, Kind::Text] {
+                for (i, server) in &servers {
+                    let (name, f) = &mut figures[*i];
+                    measure_throughput(name, server, size, kind, o, f);
+                }
+            }
+        }
+        for (i, server) in &servers {
+            let (name, f) = &mut figures[*i];
+            measure_latency(name, server, o, f);
         }
     }
     print_table(o, &figures);
     Ok(())
 }
 
-/// Builds (unless told not to) and locates `examples/echo_server`.
+/// The cores this process may run on.
 fn available_cores() -> usize {
     thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-fn run_server(name: &str, command: &[String], pin: bool, o: &Options, f: &mut Figures) -> Result<(), String> {
-    let server = Server::start(command, &[], pin)?;
-    let raw = name == "raw";
-    // Idle memory first, on the fresh process.
-    if o.idle > 0 {
-        thread::sleep(Duration::from_millis(200));
-        let before = server.rss_bytes()?;
-        let idle = load::open_idle(server.addr, raw, o.idle)?;
-        thread::sleep(Duration::from_millis(500));
-        let after = server.rss_bytes()?;
-        let per = after.saturating_sub(before) as f64 / o.idle as f64;
-        eprintln!("   {name:<15} idle: {per:>10.0} B per connection ({} connections)", o.idle);
-        f.idle_bytes.push(per);
-        drop(idle);
-        thread::sleep(Duration::from_millis(300));
-    }
-    for &size in &o.sizes {
-        for kind in [Kind::Binary, Kind::Text] {
-            let load = Load {
-                connections: o.connections,
-                window: o.window,
-                size,
-                kind,
-                warm_up: o.warm_up,
-                duration: o.duration,
-                verify: o.verify,
-                raw,
-            };
-            match load::throughput(server.addr, load, &|| cpu_seconds(server.pid()).ok()) {
-                Ok(t) => {
-                    eprintln!(
-                        "   {name:<15} {:>8} {:<6} {:>12.0} msg/s {:>9.1} MB/s {:>10}",
-                        size_label(size),
-                        kind_label(kind),
-                        t.messages_per_sec,
-                        t.messages_per_sec * size as f64 / 1e6,
-                        t.cpu_us_per_message.map_or("".into(), |us| format!("{us:.3} µs CPU/msg")),
-                    );
-                    f.push_rate((size, kind), t.messages_per_sec);
-                    if let Some(us) = t.cpu_us_per_message {
-                        push(&mut f.cpu, (size, kind), us);
-                    }
-                }
-                Err(e) => {
-                    eprintln!("   {name:<15} {:>8} {:<6} FAILED: {e}", size_label(size), kind_label(kind));
-                    f.errors.push(format!("{} {}: {e}", size_label(size), kind_label(kind)));
-                }
+/// Resident memory per idle connection: 1,000 (`--idle`) connections, each
+/// of which has echoed one message, opened on the fresh server process.
+fn measure_idle(name: &str, server: &Server, o: &Options, f: &mut Figures) -> Result<(), String> {
+    thread::sleep(Duration::from_millis(200));
+    let before = server.rss_bytes()?;
+    let idle = load::open_idle(server.addr, name == "raw", o.idle)?;
+    thread::sleep(Duration::from_millis(500));
+    let after = server.rss_bytes()?;
+    let per = after.saturating_sub(before) as f64 / o.idle as f64;
+    eprintln!("   {name:<15} idle: {per:>10.0} B per connection ({} connections)", o.idle);
+    f.idle_bytes.push(per);
+    drop(idle);
+    thread::sleep(Duration::from_millis(300));
+    Ok(())
+}
+
+fn measure_throughput(name: &str, server: &Server, size: usize, kind: Kind, o: &Options, f: &mut Figures) {
+    let load = Load {
+        connections: o.connections,
+        window: o.window,
+        size,
+        kind,
+        warm_up: o.warm_up,
+        duration: o.duration,
+        verify: o.verify,
+        raw: name == "raw",
+    };
+    match load::throughput(server.addr, load, &|| cpu_seconds(server.pid()).ok()) {
+        Ok(t) => {
+            eprintln!(
+                "   {name:<15} {:>8} {:<6} {:>12.0} msg/s {:>9.1} MB/s {:>10}",
+                size_label(size),
+                kind_label(kind),
+                t.messages_per_sec,
+                t.messages_per_sec * size as f64 / 1e6,
+                t.cpu_us_per_message.map_or("".into(), |us| format!("{us:.3} µs CPU/msg")),
+            );
+            f.push_rate((size, kind), t.messages_per_sec);
+            if let Some(us) = t.cpu_us_per_message {
+                push(&mut f.cpu, (size, kind), us);
             }
         }
+        Err(e) => {
+            eprintln!("   {name:<15} {:>8} {:<6} FAILED: {e}", size_label(size), kind_label(kind));
+            f.errors.push(format!("{} {}: {e}", size_label(size), kind_label(kind)));
+        }
     }
+}
+
+fn measure_latency(name: &str, server: &Server, o: &Options, f: &mut Figures) {
     let warm_up = (o.latency_samples / 10).max(100);
-    match load::latency(server.addr, raw, 32, warm_up, o.latency_samples, o.duration * 2) {
+    match load::latency(server.addr, name == "raw", 32, warm_up, o.latency_samples, o.duration * 2) {
         Ok(times) if !times.is_empty() => {
             let p = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
             eprintln!(
@@ -335,7 +362,6 @@ fn run_server(name: &str, command: &[String], pin: bool, o: &Options, f: &mut Fi
             f.errors.push(format!("latency: {e}"));
         }
     }
-    Ok(())
 }
 
 fn kind_label(kind: Kind) -> &'static str {
