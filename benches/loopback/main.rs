@@ -424,6 +424,16 @@ fn print_header(o: &Options, pin: bool, echo_server: &Path) {
         if pin { "yes" } else { "no" }
     );
     println!("our server: {}", echo_server.display());
+    let congestion = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .map_or_else(|_| "unknown".into(), |name| name.trim().to_string());
+    println!("TCP congestion control (system default, used on both ends): {congestion}");
+    if congestion == "bbr" {
+        // Seen on the project's VM: see BENCHMARKS.md, "The machine".
+        eprintln!(
+            "note: with BBR on loopback the large-message figures of every server swing by up to 2x from case \
+             to case; the published tables use cubic (sudo sysctl -w net.ipv4.tcp_congestion_control=cubic)"
+        );
+    }
     println!();
 }
 
