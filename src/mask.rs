@@ -1,12 +1,13 @@
 //! Masking of frame payloads (RFC 6455 section 5.3).
 //!
 //! Masking XORs the payload with a 4-byte key repeated; doing it again unmasks.
-//! The routine is safe code with no byte-at-a-time loop: short buffers are
-//! covered by two overlapping pieces, longer ones by 32-byte blocks that the
-//! compiler turns into vector instructions (two SSE2 instructions each with
-//! the baseline target; one on x86-64 CPUs with AVX2, detected at run time,
-//! for which the same code is compiled a second time). A payload that
-//! arrives in pieces is masked piece by piece with the running offset.
+//! The routine is safe code with no byte-at-a-time loop: buffers of up to 128
+//! bytes are covered by two or four overlapping pieces, inline at the caller;
+//! longer ones by 32-byte blocks that the compiler turns into vector
+//! instructions (two SSE2 instructions each with the baseline target; one on
+//! x86-64 CPUs with AVX2, detected at run time, for which the same code is
+//! compiled a second time). A payload that arrives in pieces is masked piece
+//! by piece with the running offset.
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -23,45 +24,57 @@
 /// rfc6455::apply_mask(b, key, 5);
 /// assert_eq!(data, split);
 /// ```
+#[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotate_key(u32::from_ne_bytes(key), offset);
+    if buf.len() <= SHORT {
+        xor_short(buf, key);
+    } else {
+        xor_long_dispatch(buf, key);
+    }
+}
+
+/// Up to this length a buffer is a few fixed pieces, masked inline at the
+/// caller with no call, no CPU feature check and no saved registers.
+const SHORT: usize = 128;
+
+/// A buffer longer than [`SHORT`]: with AVX2 where the CPU has it.
+#[inline(never)]
+fn xor_long_dispatch(buf: &mut [u8], key: u32) {
     #[cfg(target_arch = "x86_64")]
-    if buf.len() >= WIDE_ENOUGH && std::is_x86_feature_detected!("avx2") {
-        // SAFETY: `xor_key_avx2` only needs the CPU to support AVX2, which
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `xor_long_avx2` only needs the CPU to support AVX2, which
         // was checked just above; the function itself is safe code.
         #[allow(unsafe_code)]
         unsafe {
-            xor_key_avx2(buf, key)
+            xor_long_avx2(buf, key)
         };
         return;
     }
-    xor_key(buf, key);
+    xor_long(buf, key);
 }
 
-/// Below this length the AVX2 build has nothing over the baseline one: the
-/// whole buffer is at most two overlapping 16-byte pieces.
-#[cfg(target_arch = "x86_64")]
-const WIDE_ENOUGH: usize = 64;
-
-/// [`xor_key`] compiled for AVX2, so the compiler vectorises its 32-byte
+/// [`xor_long`] compiled for AVX2, so the compiler vectorises its 32-byte
 /// blocks with one instruction each instead of SSE2's two.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn xor_key_avx2(buf: &mut [u8], key: u32) {
-    xor_key(buf, key);
+fn xor_long_avx2(buf: &mut [u8], key: u32) {
+    xor_long(buf, key);
 }
 
-/// XORs `buf` with `key` repeated, without a byte-at-a-time loop: a buffer
-/// shorter than 32 bytes is covered by two pieces of equal width that may
-/// overlap (the first and the last 4, 8 or 16 bytes), a longer one by its
-/// first and last 32 bytes and the aligned 32-byte blocks between them.
-/// Every piece that overlaps another is read before anything is written and
-/// written last, so overlapping bytes receive the same value twice.
+/// XORs a buffer of at most [`SHORT`] bytes with `key` repeated, without a
+/// byte-at-a-time loop: from 4 bytes up it is covered by two or four pieces
+/// of equal width that may overlap (the first and the last 4, 8, 16 or 32
+/// bytes; from 64 bytes on the first two and the last two 32-byte pieces).
+/// Every piece is read before any is written, so overlapping bytes receive
+/// the same value twice.
 #[inline(always)]
-fn xor_key(buf: &mut [u8], key: u32) {
+fn xor_short(buf: &mut [u8], key: u32) {
     let len = buf.len();
-    if len >= 32 {
-        xor_long(buf, key);
+    if len > 64 {
+        xor_four(buf, key);
+    } else if len >= 32 {
+        xor_ends::<32>(buf, key);
     } else if len >= 16 {
         xor_ends::<16>(buf, key);
     } else if len >= 8 {
@@ -86,11 +99,28 @@ fn xor_ends<const N: usize>(buf: &mut [u8], key: u32) {
     buf[last..].copy_from_slice(&end);
 }
 
-/// A buffer of at least 32 bytes. The blocks start at the first 32-byte
-/// boundary, so that no wide load or store straddles two cache lines (a
-/// frame's payload rarely starts on a boundary; the splits cost up to 40 %
-/// at 1 MiB); the first 32 bytes cover what comes before it, the last 32
-/// what the blocks leave at the end.
+/// A buffer of 64 to 128 bytes: its first two and its last two 32-byte
+/// pieces, all read before any is written.
+#[inline(always)]
+fn xor_four(buf: &mut [u8], key: u32) {
+    let len = buf.len();
+    let (third, fourth) = (len - 64, len - 32);
+    let tail_key = rotate_key(key, len);
+    let a = xor_piece::<32>(&buf[..32], key);
+    let b = xor_piece::<32>(&buf[32..64], key);
+    let c = xor_piece::<32>(&buf[third..fourth], tail_key);
+    let d = xor_piece::<32>(&buf[fourth..], tail_key);
+    buf[..32].copy_from_slice(&a);
+    buf[32..64].copy_from_slice(&b);
+    buf[third..fourth].copy_from_slice(&c);
+    buf[fourth..].copy_from_slice(&d);
+}
+
+/// A buffer of more than [`SHORT`] bytes (any of 32 or more would do). The
+/// blocks start at the first 32-byte boundary, so that no wide load or store
+/// straddles two cache lines (a frame's payload rarely starts on a boundary;
+/// the splits cost up to 40 % at 1 MiB); the first 32 bytes cover what comes
+/// before it, the last 32 what the blocks leave at the end.
 #[inline(always)]
 fn xor_long(buf: &mut [u8], key: u32) {
     let len = buf.len();
@@ -148,10 +178,11 @@ mod tests {
         let key = [0x37, 0xfa, 0x21, 0x3d];
         let source: Vec<u8> = (0..400u32).map(|i| (i * 7 + 3) as u8).collect();
         // Every length up to 300: each piece width (4, 8, 16, 32), where
-        // they overlap and where they meet, blocks after the first 32 bytes
-        // and past the AVX2 threshold; fewer cases under Miri, which is slow.
+        // they overlap and where they meet, the four pieces of 65 to 128
+        // bytes, and the aligned blocks (with AVX2 where the CPU has it) past
+        // 128; fewer cases under Miri, which is slow.
         let lengths: Vec<usize> = if cfg!(miri) {
-            vec![0, 1, 3, 4, 7, 8, 15, 16, 31, 32, 33, 63, 64, 100, 255, 256, 300]
+            vec![0, 1, 3, 4, 7, 8, 15, 16, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 160, 255, 256, 300]
         } else {
             (0..=300).collect()
         };
