@@ -142,13 +142,24 @@ fn xor_long(buf: &mut [u8], key: u32) {
 }
 
 /// `bytes` (exactly `N` of them, `N` a multiple of 4) XORed with `key`.
+///
+/// Written with plain indexing of a fixed-size array and no iterator
+/// adapters: inlined into a large caller (the receiver's `poll_event`), an
+/// adapter the compiler leaves out of line loses the constant `N` and
+/// computes the chunk counts with two divisions per piece.
 #[inline(always)]
 fn xor_piece<const N: usize>(bytes: &[u8], key: u32) -> [u8; N] {
     let mut out = [0u8; N];
-    for (word, input) in out.chunks_exact_mut(4).zip(bytes.chunks_exact(4)) {
-        let mut masked = [0u8; 4];
-        masked.copy_from_slice(input);
-        word.copy_from_slice(&(u32::from_ne_bytes(masked) ^ key).to_ne_bytes());
+    out.copy_from_slice(bytes);
+    let mut i = 0;
+    while i < N {
+        let word = u32::from_ne_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]]) ^ key;
+        let [a, b, c, d] = word.to_ne_bytes();
+        out[i] = a;
+        out[i + 1] = b;
+        out[i + 2] = c;
+        out[i + 3] = d;
+        i += 4;
     }
     out
 }
