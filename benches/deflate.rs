@@ -215,5 +215,51 @@ fn bursts(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, backends, round_trip, broadcast, bursts);
+/// One message compressed on its own, as without context takeover (the
+/// default), by a server connection whose output is taken after each
+/// message (a reply written at once: the common case), against zlib-rs
+/// through flate2 with a new context per message (what the connection did
+/// before the whole-message encoder) and with one context reset per message
+/// (the best zlib-rs can do: a batch of replies). Same level (6), same
+/// 15-bit window.
+fn per_message(c: &mut Criterion) {
+    let params = Some(no_context_takeover());
+    for size in [200, 1 << 10, 4 << 10, 16 << 10] {
+        let input = json(size);
+        let text = String::from_utf8(input.clone()).unwrap();
+        let mut group = c.benchmark_group(format!(
+            "deflate_message/{}",
+            if size < 1024 { format!("{size}B") } else { format!("{}KiB", size >> 10) }
+        ));
+        group.throughput(Throughput::Bytes(size as u64));
+        let mut server = Connection::with_extensions(Role::Server, deflate_config(), params);
+        let mut wire = Vec::new();
+        group.bench_function("rfc6455 send_text, output taken", |b| {
+            b.iter(|| {
+                server.send_text(black_box(&text)).unwrap();
+                wire.clear();
+                server.take_output(&mut wire);
+            })
+        });
+        let mut out = Vec::with_capacity(size + 64);
+        let deflate = |state: &mut Compress, out: &mut Vec<u8>| {
+            out.clear();
+            state.compress_vec(black_box(&input), out, FlushCompress::Sync).unwrap();
+            assert!(state.total_in() as usize == input.len());
+        };
+        group.bench_function("zlib-rs, new context", |b| {
+            b.iter(|| deflate(&mut Compress::new_with_window_bits(Compression::new(6), false, 15), &mut out))
+        });
+        let mut state = Compress::new_with_window_bits(Compression::new(6), false, 15);
+        group.bench_function("zlib-rs, context reset", |b| {
+            b.iter(|| {
+                state.reset();
+                deflate(&mut state, &mut out)
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, backends, round_trip, broadcast, bursts, per_message);
 criterion_main!(benches);

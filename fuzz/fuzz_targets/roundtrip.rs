@@ -28,6 +28,11 @@ struct Input {
     client_sends: bool,
     /// permessage-deflate: None, or Some(context takeover on both sides).
     deflate: Option<bool>,
+    /// Compression level (mod 10) and window bits (9 + mod 7): the receiver
+    /// inflates with exactly the negotiated window, so a match that reaches
+    /// further fails the check.
+    level: u8,
+    window: u8,
     /// One message prepared once and sent by every `Op::Prepared`.
     prepared: (bool, String),
     frame_size: u16,
@@ -41,14 +46,17 @@ libfuzzer_sys::fuzz_target!(|input: Input| {
     config.rng_seed = Some([7; 32]);
     let (from_role, to_role) =
         if input.client_sends { (Role::Client, Role::Server) } else { (Role::Server, Role::Client) };
+    let bits = 9 + input.window % 7;
     let params = input.deflate.map(|takeover| DeflateParams {
         server_no_context_takeover: !takeover,
         client_no_context_takeover: !takeover,
-        server_max_window_bits: 15,
-        client_max_window_bits: 15,
+        server_max_window_bits: bits,
+        client_max_window_bits: bits,
     });
     if params.is_some() {
-        config.deflate = Some(DeflateConfig::default());
+        let mut deflate = DeflateConfig::default();
+        deflate.level = u32::from(input.level % 10);
+        config.deflate = Some(deflate);
     }
     let mut from = Connection::with_extensions(from_role, config.clone(), params);
     let mut to = Connection::with_extensions(to_role, config, params);
