@@ -209,7 +209,10 @@ run_client() {
   }
   only_loopback || return 1
   log "$name: autobahn_client against wstest -m fuzzingserver on 127.0.0.1:$port"
-  AUTOBAHN_CA_FILE=$work/tls/ca.pem timeout --kill-after=10 "$limit" "$examples/autobahn_client" \
+  # The run's certificate authority, over TLS only (`client` alone makes none).
+  local ca=()
+  if [[ $scheme == wss ]]; then ca=("AUTOBAHN_CA_FILE=$work/tls/ca.pem"); fi
+  env "${ca[@]}" timeout --kill-after=10 "$limit" "$examples/autobahn_client" \
     "$scheme://127.0.0.1:$port" >"$logs/$name-autobahn_client.log" 2>&1 || status=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
