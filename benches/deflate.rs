@@ -224,7 +224,7 @@ fn bursts(c: &mut Criterion) {
 /// 15-bit window.
 fn per_message(c: &mut Criterion) {
     let params = Some(no_context_takeover());
-    for size in [200, 1 << 10, 4 << 10, 16 << 10] {
+    for size in [200, 1 << 10, 4 << 10, 8 << 10, 16 << 10] {
         let input = json(size);
         let text = String::from_utf8(input.clone()).unwrap();
         let mut group = c.benchmark_group(format!(

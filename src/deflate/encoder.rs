@@ -18,6 +18,11 @@
 /// Shortest and longest match deflate can express.
 const MIN_MATCH: usize = 3;
 const MAX_MATCH: usize = 258;
+/// Bytes hashed to find match candidates: four, so chains hold positions
+/// that (nearly always) share four bytes; with three, the common trigrams
+/// of text make long chains of candidates that match only three bytes,
+/// which are rarely worth a match token.
+const HASH_LEN: usize = 4;
 
 /// Literal/length symbols: 256 literals, end of block, 29 length codes.
 const LITLEN_SYMBOLS: usize = 286;
@@ -38,29 +43,32 @@ const MATCH: u32 = 1 << 31;
 /// How hard to look for matches at each level (RFC 1951 leaves this to the
 /// encoder; these follow zlib's table): chain links followed per position
 /// (a quarter of them once a match of `good` bytes is in hand), the match
-/// length that ends the search, and below which length the next position
-/// is tried before a match is taken (lazy matching; 0: never).
+/// length that ends the search, below which length the next position is
+/// tried before a match is taken (lazy matching; 0: never), and, without
+/// lazy matching, the longest match whose positions all go into the chains
+/// (longer ones only their first: less work, slightly fewer matches).
 #[derive(Clone, Copy)]
 struct Effort {
     chain: u16,
     good: u16,
     nice: u16,
     lazy: u16,
+    insert_max: u16,
 }
 
 fn effort(level: u32) -> Effort {
-    let (good, lazy, nice, chain) = match level {
-        0 | 1 => (4, 0, 8, 4),
-        2 => (4, 0, 16, 8),
-        3 => (4, 0, 32, 32),
-        4 => (4, 4, 16, 16),
-        5 => (8, 16, 32, 32),
-        6 => (8, 16, 128, 128),
-        7 => (8, 32, 128, 256),
-        8 => (32, 128, 258, 1024),
-        _ => (32, 258, 258, 4096),
+    let (good, lazy, nice, chain, insert_max) = match level {
+        0 | 1 => (4, 0, 8, 4, 4),
+        2 => (4, 0, 16, 8, 5),
+        3 => (4, 0, 32, 32, 6),
+        4 => (4, 4, 16, 16, MAX_MATCH),
+        5 => (8, 16, 32, 32, MAX_MATCH),
+        6 => (8, 16, 128, 128, MAX_MATCH),
+        7 => (8, 32, 128, 256, MAX_MATCH),
+        8 => (32, 128, 258, 1024, MAX_MATCH),
+        _ => (32, 258, 258, 4096, MAX_MATCH),
     };
-    Effort { chain, good, nice, lazy }
+    Effort { chain, good, nice, lazy, insert_max: insert_max as u16 }
 }
 
 /// Working memory, kept between the messages of a batch.
@@ -136,6 +144,9 @@ fn find_matches(input: &[u8], effort: Effort, max_dist: usize, scratch: &mut Scr
             i += len;
         } else {
             tokens.push(MATCH | (len as u32) << 16 | dist as u32);
+            if len > usize::from(effort.insert_max) {
+                finder.skip(i + 1, i + len);
+            }
             i += len;
         }
         current = finder.find(i);
@@ -156,15 +167,14 @@ struct Finder<'a> {
 
 impl Finder<'_> {
     fn hash(&self, pos: usize) -> usize {
-        let b = &self.input[pos..pos + MIN_MATCH];
-        let key = u32::from(b[0]) | u32::from(b[1]) << 8 | u32::from(b[2]) << 16;
+        let key = u32::from_le_bytes(self.input[pos..pos + HASH_LEN].try_into().unwrap_or_default());
         (key.wrapping_mul(0x9E37_79B1) >> (32 - self.hash_bits)) as usize
     }
 
     /// Puts the positions before `upto` into the chains, each once, in
     /// order.
     fn insert_until(&mut self, upto: usize) {
-        let last = self.input.len().saturating_sub(MIN_MATCH - 1).min(upto);
+        let last = self.input.len().saturating_sub(HASH_LEN - 1).min(upto);
         while self.inserted < last {
             let pos = self.inserted;
             let h = self.hash(pos);
@@ -174,6 +184,13 @@ impl Finder<'_> {
             self.inserted += 1;
         }
         self.inserted = self.inserted.max(upto);
+    }
+
+    /// Puts the positions before `from` into the chains and leaves out
+    /// those from there to `to`.
+    fn skip(&mut self, from: usize, to: usize) {
+        self.insert_until(from);
+        self.inserted = self.inserted.max(to);
     }
 
     /// The longest match for the bytes at `pos` among the positions before
@@ -188,7 +205,7 @@ impl Finder<'_> {
         self.insert_until(pos);
         let input = self.input;
         let limit = (input.len() - pos.min(input.len())).min(MAX_MATCH);
-        if limit < MIN_MATCH {
+        if limit < HASH_LEN {
             return (0, 0);
         }
         if shortest >= limit {
@@ -398,28 +415,31 @@ impl FixedCodes {
 /// reversed, ready to be written least significant bit first, into `codes`
 /// (as long as `lengths`).
 fn canonical_codes(lengths: &[u8], codes: &mut [u16]) {
-    // Unused symbols (length 0) are skipped rather than counted: counting
-    // them would chain a read-modify-write of one slot per symbol.
-    let mut count = [0u16; 16];
-    for &len in lengths {
-        if len > 0 {
-            count[usize::from(len)] += 1;
-        }
+    // The used symbols, in order, gathered without a branch per symbol;
+    // unused ones get code 0 (never written).
+    let mut used = [0u16; 288];
+    let mut count = 0;
+    for (symbol, (&len, code)) in lengths.iter().zip(codes.iter_mut()).enumerate() {
+        used[count] = symbol as u16;
+        count += usize::from(len > 0);
+        *code = 0;
+    }
+    let used = &used[..count];
+    let mut per_len = [0u16; 16];
+    for &symbol in used {
+        per_len[usize::from(lengths[usize::from(symbol)])] += 1;
     }
     let mut next = [0u16; 16];
     let mut code = 0u16;
     for bits in 1..16 {
-        code = (code + count[bits - 1]) << 1;
+        code = (code + per_len[bits - 1]) << 1;
         next[bits] = code;
     }
-    for (&len, slot) in lengths.iter().zip(codes) {
-        *slot = if len == 0 {
-            0
-        } else {
-            let code = next[usize::from(len)];
-            next[usize::from(len)] += 1;
-            code.reverse_bits() >> (16 - u32::from(len))
-        };
+    for &symbol in used {
+        let len = lengths[usize::from(symbol)];
+        let code = next[usize::from(len)];
+        next[usize::from(len)] += 1;
+        codes[usize::from(symbol)] = code.reverse_bits() >> (16 - u32::from(len));
     }
 }
 
@@ -430,17 +450,17 @@ fn canonical_codes(lengths: &[u8], codes: &mut [u16]) {
 /// lengths could not be made complete (not expected; the caller then sends
 /// the message uncompressed rather than trust them).
 #[must_use]
-fn code_lengths(freq: &[u32], limit: u8, lengths: &mut [u8]) -> bool {
+fn code_lengths<const N: usize>(freq: &[u32; N], limit: u8, lengths: &mut [u8; N]) -> bool {
     lengths.iter_mut().for_each(|l| *l = 0);
     // Used symbols, least frequent first: keys of frequency and symbol
     // (alphabets have at most 286 symbols, frequencies fit 32 bits).
-    let mut keys = [0u64; LITLEN_SYMBOLS];
+    let mut keys = [0u64; N];
     let mut leaves = 0;
+    // Written for every symbol, kept for used ones: no branch to mispredict
+    // on the pattern of used and unused symbols.
     for (symbol, &f) in freq.iter().enumerate() {
-        if f > 0 {
-            keys[leaves] = u64::from(f) << 16 | symbol as u64;
-            leaves += 1;
-        }
+        keys[leaves] = u64::from(f) << 16 | symbol as u64;
+        leaves += usize::from(f > 0);
     }
     let symbol_of = |key: u64| (key & 0xffff) as usize;
     match leaves {
@@ -460,9 +480,9 @@ fn code_lengths(freq: &[u32], limit: u8, lengths: &mut [u8]) -> bool {
     // inner nodes, which are made in order of weight. Node numbers below
     // `leaves` are leaves, the others inner nodes (`leaves + i` is inner
     // node `i`); each records its parent's inner index.
-    let mut inner_weight = [0u64; LITLEN_SYMBOLS];
-    let mut leaf_parent = [0u16; LITLEN_SYMBOLS];
-    let mut inner_parent = [0u16; LITLEN_SYMBOLS];
+    let mut inner_weight = [0u64; N];
+    let mut leaf_parent = [0u16; N];
+    let mut inner_parent = [0u16; N];
     let weight = |node: usize, inner_weight: &[u64]| {
         if node < leaves { keys[node] >> 16 } else { inner_weight[node - leaves] }
     };
@@ -488,7 +508,7 @@ fn code_lengths(freq: &[u32], limit: u8, lengths: &mut [u8]) -> bool {
     }
     // Depths, from the root (the last inner node) down: a parent comes
     // after its children.
-    let mut inner_depth = [0u8; LITLEN_SYMBOLS];
+    let mut inner_depth = [0u8; N];
     for inner in (0..leaves - 2).rev() {
         inner_depth[inner] = inner_depth[usize::from(inner_parent[inner])] + 1;
     }
@@ -779,8 +799,9 @@ mod tests {
             let n = freq.len();
             freq.push(freq[n - 1] + freq[n - 2]);
         }
+        let freq: [u32; 30] = freq.try_into().unwrap();
         for limit in [7u8, 15] {
-            let mut lengths = vec![0u8; freq.len()];
+            let mut lengths = [0u8; 30];
             assert!(code_lengths(&freq, limit, &mut lengths));
             assert!(lengths.iter().all(|&l| (1..=limit).contains(&l)), "{lengths:?}");
             let kraft: u64 = lengths.iter().map(|&l| 1u64 << (15 - l)).sum();

@@ -283,11 +283,11 @@ pub(crate) struct Deflater {
 /// Messages up to this long are compressed by the whole-message encoder
 /// when each message is compressed on its own (no context takeover): its
 /// tables are sized to the message, where zlib-rs clears 128 KiB and sets
-/// up about 370 KiB per context. Above it a reset zlib-rs context (a batch
-/// of messages) is faster: at 4 KiB of JSON 24 against 19.5 µs, where at
-/// 1 KiB ours takes 7.5 against 12.0 (`cargo bench --bench deflate --
-/// deflate_message`).
-const WHOLE_MESSAGE_MAX: usize = 2 << 10;
+/// up about 370 KiB per context. Around it the two meet: at 4 KiB of JSON
+/// the encoder takes 20.0 µs, a reset zlib-rs context (a batch of replies)
+/// 19.8 and a new one (a reply written alone) 27.5; at 8 KiB 37.6, 30.6 and
+/// 36.8 (`cargo bench --bench deflate -- deflate_message`).
+const WHOLE_MESSAGE_MAX: usize = 4 << 10;
 
 /// Whether a message of `len` bytes compressed on its own at `level` goes
 /// through the whole-message encoder (level 0 means stored: zlib-rs).
