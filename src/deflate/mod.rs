@@ -695,6 +695,28 @@ mod tests {
     }
 
     #[test]
+    fn short_messages_on_their_own_take_the_whole_message_encoder() {
+        let config = DeflateConfig::default();
+        let text = br#"{"user":"ada","text":"hello, hello, hello","seq":1}"#;
+        for (takeover, level, len, encoder) in [
+            (false, 6, WHOLE_MESSAGE_MAX, true),
+            (false, 1, 100, true),
+            (false, 6, WHOLE_MESSAGE_MAX + 1, false),
+            (false, 0, 1000, false),
+            (true, 6, 1000, false),
+        ] {
+            let config = DeflateConfig { level, ..config.clone() };
+            let mut deflater = Deflater::new(&params(takeover, 15), Role::Server, &config);
+            let message: Vec<u8> = text.iter().copied().cycle().take(len).collect();
+            let mut wire = Vec::new();
+            let compressed = deflater.compress(&message, &mut wire);
+            assert_eq!(compressed, level > 0, "level {level}: stored output is not smaller");
+            assert_eq!(deflater.scratch.is_some(), encoder, "{takeover} {level} {len}");
+            assert_eq!(deflater.state.is_some(), !encoder, "{takeover} {level} {len}");
+        }
+    }
+
+    #[test]
     fn messages_round_trip_with_and_without_context_takeover() {
         let json = br#"{"user":"ada","text":"hello, hello, hello","seq":1}"#.repeat(40);
         let messages: [&[u8]; 4] = [&json, b"", &json, &[0x80; 3000]];
