@@ -115,7 +115,7 @@
 //!
 //! [`blocking`] drives the core over `std::net` (or any `Read + Write`
 //! stream): a server with a thread per connection, a client for `ws://`
-//! URLs with HTTP proxy support, timeouts, keepalive, and a reader/writer
+//! URLs through HTTP and SOCKS5 proxies, timeouts, keepalive, and a reader/writer
 //! split for full duplex. The `tls` feature (off by default) adds `wss://`
 //! and TLS servers with rustls (`ClientTls`, `ServerTls`, `TlsStream` in
 //! [`blocking`]); the sans-IO core itself never needs it.
@@ -150,7 +150,10 @@ pub use handshake::{
 };
 pub use mask::{apply_mask, apply_mask_reference};
 pub use prepared::PreparedMessage;
-pub use proxy::{ProxyConnect, ProxyError, ProxyProgress, ProxyUrl, Tunnel, no_proxy_matches};
+pub use proxy::{
+    ProxyConnect, ProxyError, ProxyProgress, ProxyScheme, ProxyUrl, Socks5Connect, Socks5Progress, Tunnel,
+    no_proxy_matches,
+};
 /// The rustls this crate's TLS is built with (the `tls` feature), for
 /// [`ClientTls::from_config`](blocking::ClientTls::from_config) and friends.
 #[cfg(feature = "tls")]

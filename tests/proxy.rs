@@ -19,7 +19,9 @@ mod tinyproxy;
 use tinyproxy::Tinyproxy;
 
 use rfc6455::blocking::{Accepted, ClientBuilder, Error, Options, ProxyChoice, Reply, accept_with};
-use rfc6455::{Accept, CloseCode, Config, Limit, Message, ProxyConnect, ProxyError, ProxyProgress, ProxyUrl, Tunnel};
+use rfc6455::{
+    Accept, CloseCode, Config, Limit, Message, ProxyConnect, ProxyError, ProxyProgress, ProxyScheme, ProxyUrl, Tunnel,
+};
 use rfc6455::{ClientHandshake, ClientRequest, no_proxy_matches};
 
 // ---------------------------------------------------------------------------
@@ -350,7 +352,21 @@ fn proxy_url_table() {
     assert_eq!(ProxyUrl::parse("http://[::1]:3128").unwrap().to_string(), "http://[::1]:3128");
     assert_eq!(ProxyUrl::parse("https://p:443"), Err(ProxyError::TlsProxyUnsupported));
     assert!(ProxyError::TlsProxyUnsupported.to_string().contains("https:// proxies"));
-    assert_eq!(ProxyUrl::parse("socks5://p:1080"), Err(ProxyError::UnsupportedScheme("socks5".into())));
+    // SOCKS5: port 1080 unless given; RFC 1929's credentials (a non-empty
+    // user name, at most 255 bytes each; ':' is fine in a user name there).
+    let socks = ProxyUrl::parse("socks5://p").unwrap();
+    assert_eq!((socks.scheme(), socks.host(), socks.port()), (ProxyScheme::Socks5, "p", 1080));
+    assert_eq!(socks.to_string(), "socks5://p:1080");
+    let socks = ProxyUrl::parse("SOCKS5H://u%3Ax:pw@[::1]:9050").unwrap();
+    assert_eq!((socks.scheme(), socks.port(), socks.credentials()), (ProxyScheme::Socks5h, 9050, Some(("u:x", "pw"))));
+    assert_eq!(socks.to_string(), "socks5h://[::1]:9050");
+    assert_eq!(ProxyUrl::parse("p:3128").unwrap().scheme(), ProxyScheme::Http);
+    assert!(matches!(ProxyUrl::parse("socks5://:pw@p"), Err(ProxyError::InvalidCredentials(_))));
+    let long = format!("socks5://{}@p", "u".repeat(256));
+    assert!(matches!(ProxyUrl::parse(&long), Err(ProxyError::InvalidCredentials(_))));
+    for scheme in ["socks4", "socks4a", "socks", "ftp"] {
+        assert_eq!(ProxyUrl::parse(&format!("{scheme}://p:1080")), Err(ProxyError::UnsupportedScheme(scheme.into())));
+    }
     for bad in [
         "",
         "http://",
@@ -506,6 +522,17 @@ fn pump(mut from: TcpStream, mut to: TcpStream) {
     let _ = to.shutdown(Shutdown::Write);
 }
 
+/// Connects to `upstream` and copies bytes both ways until both sides end.
+fn relay(client: TcpStream, upstream: SocketAddr) {
+    let server = TcpStream::connect_timeout(&upstream, IO_TIMEOUT).expect("upstream");
+    server.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let up = thread::spawn(move || pump(c2, s2));
+    pump(server, client);
+    up.join().expect("pump");
+}
+
 /// What a fake proxy does with a CONNECT request.
 enum Behaviour {
     /// Answer 200 and relay to `upstream`, whatever host was asked for.
@@ -552,13 +579,7 @@ fn fake_proxy(behaviour: Behaviour) -> (SocketAddr, thread::JoinHandle<String>) 
                 return request;
             }
         };
-        let server = TcpStream::connect_timeout(&upstream, IO_TIMEOUT).expect("upstream");
-        server.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        client.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-        let up = thread::spawn(move || pump(c2, s2));
-        pump(server, client);
-        up.join().expect("pump");
+        relay(client, upstream);
         request
     });
     (addr, handle)
@@ -777,6 +798,162 @@ fn a_proxy_that_is_not_there_is_named() {
 }
 
 // ---------------------------------------------------------------------------
+// The blocking client through a fake SOCKS5 proxy
+// ---------------------------------------------------------------------------
+
+/// What a fake SOCKS5 proxy does once it has read the greeting.
+enum Socks {
+    /// Pick "no authentication", answer the request with success and relay
+    /// to `upstream`, whatever target was asked for.
+    Tunnel { upstream: SocketAddr },
+    /// Pick user name and password; relay to `upstream` if they are `alice`
+    /// and `s3cret`, answer status 1 and close otherwise.
+    RequireAuth { upstream: SocketAddr },
+    /// Answer the request with this reply code and close.
+    Refuse(u8),
+}
+
+/// Reads exactly `n` bytes (bounded by the stream's timeout).
+fn read_n(stream: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; n];
+    stream.read_exact(&mut bytes).expect("reading from the SOCKS5 client");
+    bytes
+}
+
+/// The request's `ATYP DST.ADDR DST.PORT`, as read.
+fn read_socks_target(stream: &mut TcpStream) -> Vec<u8> {
+    let mut target = read_n(stream, 1);
+    let len = match target[0] {
+        1 => 4,
+        4 => 16,
+        3 => {
+            let len = read_n(stream, 1);
+            target.extend_from_slice(&len);
+            usize::from(len[0])
+        }
+        other => panic!("address type {other}"),
+    };
+    target.extend(read_n(stream, len + 2));
+    target
+}
+
+/// A one-connection fake SOCKS5 proxy. The thread returns every byte the
+/// client sent before the tunnel opened (or before the refusal).
+fn fake_socks_proxy(behaviour: Socks) -> (SocketAddr, thread::JoinHandle<Vec<u8>>) {
+    let (listener, addr) = listen();
+    let handle = thread::spawn(move || {
+        let mut client = accept_tcp(&listener);
+        let mut seen = read_n(&mut client, 2);
+        assert_eq!(seen[0], 5, "greeting version");
+        let methods = read_n(&mut client, usize::from(seen[1]));
+        seen.extend_from_slice(&methods);
+        let upstream = match behaviour {
+            Socks::RequireAuth { upstream } => {
+                assert!(methods.contains(&2), "user name and password offered");
+                client.write_all(&[5, 2]).unwrap();
+                let head = read_n(&mut client, 2);
+                let user = read_n(&mut client, usize::from(head[1]));
+                let plen = read_n(&mut client, 1);
+                let password = read_n(&mut client, usize::from(plen[0]));
+                seen.extend(head.iter().chain(&user).chain(&plen).chain(&password));
+                if (&user[..], &password[..]) != (b"alice", b"s3cret") {
+                    client.write_all(&[1, 1]).unwrap();
+                    return seen;
+                }
+                client.write_all(&[1, 0]).unwrap();
+                upstream
+            }
+            Socks::Tunnel { upstream } => {
+                client.write_all(&[5, 0]).unwrap();
+                upstream
+            }
+            Socks::Refuse(code) => {
+                client.write_all(&[5, 0]).unwrap();
+                seen.extend(read_n(&mut client, 3));
+                seen.extend(read_socks_target(&mut client));
+                client.write_all(&[5, code, 0, 1, 0, 0, 0, 0, 0, 0]).unwrap();
+                return seen;
+            }
+        };
+        let request = read_n(&mut client, 3);
+        assert_eq!(request, [5, 1, 0], "a CONNECT request");
+        seen.extend(request);
+        seen.extend(read_socks_target(&mut client));
+        // Bound to 127.0.0.1:1, a name would do as well.
+        client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 1]).unwrap();
+        relay(client, upstream);
+        seen
+    });
+    (addr, handle)
+}
+
+fn connect_via(url: &str, proxy: &str) -> Result<rfc6455::blocking::WebSocket<rfc6455::blocking::MaybeTls>, Error> {
+    let builder = ClientBuilder::new(url).unwrap().options(options()).proxy(proxy)?;
+    builder.connect().map(|(ws, _)| ws)
+}
+
+#[test]
+fn through_a_fake_socks5_proxy_that_resolves_the_name() {
+    let (echo, server) = echo_server(1);
+    let (proxy, proxy_thread) = fake_socks_proxy(Socks::Tunnel { upstream: echo });
+    // socks5h: the name goes to the proxy; the client must not resolve it.
+    let port = echo.port();
+    let mut ws =
+        connect_via(&format!("ws://echo.invalid:{port}/chat"), &format!("socks5h://{proxy}")).expect("connect");
+    exchange(&mut ws);
+    drop(ws);
+    let mut expected = vec![5, 1, 0, 5, 1, 0, 3, 12];
+    expected.extend_from_slice(b"echo.invalid");
+    expected.extend_from_slice(&port.to_be_bytes());
+    assert_eq!(proxy_thread.join().expect("proxy"), expected);
+    assert_eq!(server.join().expect("server"), 6);
+}
+
+#[test]
+fn through_a_fake_socks5_proxy_given_an_address_with_a_password() {
+    let (echo, server) = echo_server(1);
+    let (proxy, proxy_thread) = fake_socks_proxy(Socks::RequireAuth { upstream: echo });
+    // socks5: the client resolves "localhost" itself and sends an address.
+    let port = echo.port();
+    let mut ws =
+        connect_via(&format!("ws://localhost:{port}/"), &format!("socks5://alice:s3cret@{proxy}")).expect("connect");
+    exchange(&mut ws);
+    drop(ws);
+    let seen = proxy_thread.join().expect("proxy");
+    let (greeting_and_auth, request) = seen.split_at(4 + 2 + 5 + 1 + 6);
+    assert_eq!(greeting_and_auth, b"\x05\x02\x00\x02\x01\x05alice\x06s3cret");
+    let loopback = match request[3] {
+        1 => request[4..8] == [127, 0, 0, 1] && request.len() == 10,
+        4 => request[4..20] == std::net::Ipv6Addr::LOCALHOST.octets() && request.len() == 22,
+        other => panic!("address type {other}: {request:?}"),
+    };
+    assert!(loopback && request.ends_with(&port.to_be_bytes()), "{request:?}");
+    assert_eq!(server.join().expect("server"), 6);
+}
+
+#[test]
+fn socks5_refusals_are_typed_errors() {
+    let (proxy, proxy_thread) = fake_socks_proxy(Socks::RequireAuth { upstream: "127.0.0.1:9".parse().unwrap() });
+    let result = connect_via("ws://echo.invalid:9/", &format!("socks5h://alice:wrong@{proxy}"));
+    assert!(matches!(result, Err(Error::Proxy(ProxyError::SocksAuthenticationFailed))), "{result:?}");
+    proxy_thread.join().expect("proxy");
+
+    let (proxy, proxy_thread) = fake_socks_proxy(Socks::Refuse(5));
+    let result = connect_via("ws://echo.invalid:9/", &format!("socks5h://{proxy}"));
+    match result {
+        Err(Error::Proxy(error @ ProxyError::SocksRefused { code: 5 })) => {
+            assert!(error.to_string().contains("connection refused"), "{error}");
+        }
+        other => panic!("expected a refusal: {other:?}"),
+    }
+    proxy_thread.join().expect("proxy");
+    assert!(matches!(
+        ClientBuilder::new("ws://h/").unwrap().proxy("socks4://p"),
+        Err(Error::Proxy(ProxyError::UnsupportedScheme(scheme))) if scheme == "socks4"
+    ));
+}
+
+// ---------------------------------------------------------------------------
 // The environment, in a child process (the test binary itself)
 // ---------------------------------------------------------------------------
 
@@ -891,4 +1068,83 @@ fn through_tinyproxy() {
         }
         other => panic!("expected tinyproxy to refuse: {other:?}\n{}", proxy.logs()),
     }
+}
+
+// ---------------------------------------------------------------------------
+// A real SOCKS5 proxy: Debian's `microsocks`
+// ---------------------------------------------------------------------------
+
+/// A microsocks child process on 127.0.0.1, killed on drop.
+struct Microsocks {
+    child: std::process::Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Microsocks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Microsocks {
+    /// Starts microsocks, with a user name and password if given; waits (at
+    /// most `IO_TIMEOUT`) until it accepts connections.
+    fn start(credentials: Option<(&str, &str)>) -> Self {
+        // microsocks needs a fixed port: take a free one and release it.
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let mut command = Command::new("microsocks");
+        command.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
+        if let Some((user, password)) = credentials {
+            command.args(["-u", user, "-P", password]);
+        }
+        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
+        let proxy = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+        let deadline = Instant::now() + IO_TIMEOUT;
+        while TcpStream::connect_timeout(&proxy.addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "microsocks did not listen on {} in time", proxy.addr);
+            thread::sleep(Duration::from_millis(20));
+        }
+        proxy
+    }
+}
+
+#[test]
+fn through_microsocks() {
+    if Command::new("microsocks").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+        eprintln!("SKIP: microsocks is not installed (apt-get install microsocks): the real SOCKS5 test did not run");
+        return;
+    }
+    // The proxy resolves "localhost" (socks5h); then an address the client
+    // resolved (socks5), with a user name and password.
+    let (echo, server) = echo_server(2);
+    // The echo server listens on 127.0.0.1 only: "localhost" serves where it
+    // resolves there first (for microsocks as for us: the same resolver).
+    let first = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", echo.port())).ok().and_then(|mut a| a.next());
+    let host = if first == Some(echo) { "localhost" } else { "127.0.0.1" };
+    let url = format!("ws://{host}:{}/", echo.port());
+    let open = Microsocks::start(None);
+    let mut ws = connect_via(&url, &format!("socks5h://{}", open.addr)).expect("through microsocks, socks5h");
+    exchange(&mut ws);
+    drop(ws);
+    let guarded = Microsocks::start(Some(("alice", "s3cret")));
+    let mut ws =
+        connect_via(&url, &format!("socks5://alice:s3cret@{}", guarded.addr)).expect("through microsocks, socks5");
+    exchange(&mut ws);
+    drop(ws);
+    assert_eq!(server.join().unwrap(), 12);
+
+    // The wrong password, and no credentials at all, where they are required.
+    let result = connect_via(&url, &format!("socks5h://alice:wrong@{}", guarded.addr));
+    assert!(matches!(result, Err(Error::Proxy(ProxyError::SocksAuthenticationFailed))), "{result:?}");
+    let result = connect_via(&url, &format!("socks5h://{}", guarded.addr));
+    assert!(
+        matches!(result, Err(Error::Proxy(ProxyError::SocksNoAcceptableMethod { credentials_offered: false }))),
+        "{result:?}"
+    );
+    // A port nothing listens on: microsocks reports the refusal.
+    let (closed, closed_addr) = listen();
+    drop(closed);
+    let result = connect_via(&format!("ws://127.0.0.1:{}/", closed_addr.port()), &format!("socks5h://{}", open.addr));
+    assert!(matches!(result, Err(Error::Proxy(ProxyError::SocksRefused { .. }))), "{result:?}");
 }

@@ -1,8 +1,9 @@
-//! Connecting: TCP with a timeout (through an HTTP proxy's `CONNECT` tunnel
+//! Connecting: TCP with a timeout (through an HTTP or SOCKS5 proxy's tunnel
 //! when one applies), then the opening handshake with a deadline.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use super::error::io_error;
@@ -10,8 +11,8 @@ use super::handshake_io::{Deadline, write_all_until};
 use super::transport::is_timeout;
 use super::{Error, MaybeTls, Options, ProxyChoice, Timeout, Transport, WebSocket};
 use crate::{
-    ClientHandshake, ClientProgress, ClientRequest, HandshakeResponse, ProxyConnect, ProxyProgress, ProxyUrl,
-    no_proxy_matches,
+    ClientHandshake, ClientProgress, ClientRequest, HandshakeResponse, ProxyConnect, ProxyError, ProxyProgress,
+    ProxyScheme, ProxyUrl, Socks5Connect, Socks5Progress, no_proxy_matches,
 };
 
 /// Connects to a `ws://` URL (or, with the `tls` feature, a `wss://` URL)
@@ -83,19 +84,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Goes through this HTTP proxy (`http://[user:password@]host[:port]`,
-    /// see [`ProxyUrl`]) with a `CONNECT` tunnel, whatever the environment
-    /// and [`Options::proxy`] say.
+    /// Goes through this proxy (`http://`, `socks5://` or `socks5h://`
+    /// `[user:password@]host[:port]`, see [`ProxyUrl`]) with a `CONNECT`
+    /// tunnel, whatever the environment and [`Options::proxy`] say.
     ///
     /// ```no_run
     /// use rfc6455::blocking::ClientBuilder;
     /// let (ws, _) = ClientBuilder::new("ws://echo.example/")?.proxy("http://user:pass@proxy.example:3128")?.connect()?;
+    /// let (ws, _) = ClientBuilder::new("ws://echo.example/")?.proxy("socks5h://127.0.0.1:1080")?.connect()?;
     /// # Ok::<(), rfc6455::blocking::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::Proxy`] when the URL is not a valid `http://` proxy URL.
+    /// [`Error::Proxy`] when the URL is not a valid proxy URL.
     pub fn proxy(mut self, url: &str) -> Result<Self, Error> {
         self.proxy = Some(ProxyChoice::Proxy(ProxyUrl::parse(url)?));
         Ok(self)
@@ -115,8 +117,9 @@ impl ClientBuilder {
     /// When a proxy applies ([`proxy`](Self::proxy), [`Options::proxy`], by
     /// default the environment), the TCP connection goes to the proxy, which
     /// is asked to `CONNECT` to the URL's host and port (the proxy resolves
-    /// the name); [`Options::connect_timeout`] covers both. TLS and the
-    /// handshake then run through the tunnel.
+    /// the name, except with `socks5://`, where this client resolves it and
+    /// gives the proxy the first address); [`Options::connect_timeout`]
+    /// covers both. TLS and the handshake then run through the tunnel.
     ///
     /// # Errors
     ///
@@ -304,41 +307,98 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
             }
         }
     };
-    let connect = ProxyConnect::new(host, port, proxy.credentials(), &options.config)?;
+    // The request is built (and checked) before any connection is made.
+    let mut exchange = match proxy.scheme() {
+        ProxyScheme::Http => {
+            ProxyExchange::Http(ProxyConnect::new(host, port, proxy.credentials(), &options.config)?, false)
+        }
+        ProxyScheme::Socks5h => ProxyExchange::Socks5(Socks5Connect::new(host, port, proxy.credentials())?),
+        // The client resolves the name; the proxy is given an address.
+        _ => {
+            let name = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+            let address = (name, port).to_socket_addrs()?.next().ok_or_else(|| {
+                Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address")))
+            })?;
+            ProxyExchange::Socks5(Socks5Connect::new(&address.ip().to_string(), port, proxy.credentials())?)
+        }
+    };
     let mut stream = connect_tcp(proxy.host(), proxy.port(), options).map_err(|error| match error {
         // Name the proxy, so that "connection refused" is not blamed on the server.
         Error::Io(error) => Error::Io(io::Error::new(error.kind(), format!("proxy {proxy}: {error}"))),
         other => other,
     })?;
 
-    let mut request = connect.request_bytes();
-    while !request.is_empty() {
-        stream.set_write_timeout(remaining()?)?;
-        match stream.write(request) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => request = &request[n..],
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
-            Err(error) => return Err(io_error(error)),
-        }
-    }
-    stream.set_write_timeout(options.write_timeout)?;
-
-    let mut progress = ProxyProgress::Pending(connect);
     let mut buf = [0u8; 4096];
     loop {
-        let connect = match progress {
-            ProxyProgress::Pending(connect) => connect,
-            ProxyProgress::Established(tunnel) => return Ok((stream, tunnel.into_leftover())),
-        };
+        let output = exchange.take_output();
+        let mut request = &output[..];
+        while !request.is_empty() {
+            stream.set_write_timeout(remaining()?)?;
+            match stream.write(request) {
+                Ok(0) => return Err(Error::Disconnected),
+                Ok(n) => request = &request[n..],
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
+                Err(error) => return Err(io_error(error)),
+            }
+        }
+        stream.set_write_timeout(options.write_timeout)?;
         stream.set_read_timeout(remaining()?)?;
-        progress = match stream.read(&mut buf) {
-            Ok(0) => return Err(connect.receive_eof().into()),
-            Ok(n) => connect.receive(&buf[..n])?,
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => ProxyProgress::Pending(connect),
+        exchange = match stream.read(&mut buf) {
+            Ok(0) => return Err(exchange.receive_eof().into()),
+            Ok(n) => match exchange.receive(&buf[..n])? {
+                ControlFlow::Continue(exchange) => exchange,
+                ControlFlow::Break(leftover) => return Ok((stream, leftover)),
+            },
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => exchange,
             Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
             Err(error) => return Err(io_error(error)),
         };
+    }
+}
+
+/// The exchange with a proxy of either kind, as [`tunnel`] drives it.
+enum ProxyExchange {
+    /// The `CONNECT` request, and whether it was handed out to send.
+    Http(ProxyConnect, bool),
+    Socks5(Socks5Connect),
+}
+
+impl ProxyExchange {
+    /// What to send to the proxy now.
+    fn take_output(&mut self) -> Vec<u8> {
+        match self {
+            Self::Http(connect, sent) => {
+                if std::mem::replace(sent, true) {
+                    Vec::new()
+                } else {
+                    connect.request_bytes().to_vec()
+                }
+            }
+            Self::Socks5(connect) => connect.take_output(),
+        }
+    }
+
+    /// The exchange, still pending, or the bytes after the proxy's answer
+    /// once the tunnel is open.
+    fn receive(self, bytes: &[u8]) -> Result<ControlFlow<Vec<u8>, Self>, ProxyError> {
+        Ok(match self {
+            Self::Http(connect, sent) => match connect.receive(bytes)? {
+                ProxyProgress::Pending(connect) => ControlFlow::Continue(Self::Http(connect, sent)),
+                ProxyProgress::Established(tunnel) => ControlFlow::Break(tunnel.into_leftover()),
+            },
+            Self::Socks5(connect) => match connect.receive(bytes)? {
+                Socks5Progress::Pending(connect) => ControlFlow::Continue(Self::Socks5(connect)),
+                Socks5Progress::Established(leftover) => ControlFlow::Break(leftover),
+            },
+        })
+    }
+
+    fn receive_eof(self) -> ProxyError {
+        match self {
+            Self::Http(connect, _) => connect.receive_eof(),
+            Self::Socks5(connect) => connect.receive_eof(),
+        }
     }
 }
 
@@ -388,7 +448,7 @@ mod tests {
 
     #[test]
     fn a_bad_environment_proxy_is_an_error() {
-        let result = proxy_from_env(false, "example.com", 80, env(&[("ALL_PROXY", "socks5://p:1080")]));
-        assert!(matches!(result, Err(Error::Proxy(crate::ProxyError::UnsupportedScheme(s))) if s == "socks5"));
+        let result = proxy_from_env(false, "example.com", 80, env(&[("ALL_PROXY", "socks4://p:1080")]));
+        assert!(matches!(result, Err(Error::Proxy(ProxyError::UnsupportedScheme(s))) if s == "socks4"));
     }
 }

@@ -50,7 +50,7 @@ pub struct Options {
     /// Disable Nagle's algorithm on TCP sockets. Default `true`: the adapter
     /// batches writes itself, so the kernel need not delay them.
     pub nodelay: bool,
-    /// Which HTTP proxy a client goes through. Default
+    /// Which proxy (HTTP or SOCKS5) a client goes through. Default
     /// [`ProxyChoice::FromEnvironment`]. [`ClientBuilder::proxy`] and
     /// [`ClientBuilder::no_proxy`] override it.
     ///
@@ -65,8 +65,9 @@ pub struct Options {
     pub tls: Option<super::ClientTls>,
 }
 
-/// Which HTTP proxy a client reaches its server through, with a `CONNECT`
-/// tunnel (see [`ProxyConnect`](crate::ProxyConnect)).
+/// Which proxy a client reaches its server through: an HTTP proxy's
+/// `CONNECT` tunnel (see [`ProxyConnect`](crate::ProxyConnect)) or a SOCKS5
+/// proxy's (see [`Socks5Connect`](crate::Socks5Connect)).
 ///
 /// ```
 /// use rfc6455::{ProxyUrl, blocking::{Options, ProxyChoice}};

@@ -1,5 +1,7 @@
-//! HTTP proxies for clients, sans I/O: the `CONNECT` tunnel of RFC 9110
-//! section 9.3.6, with optional Basic authentication (RFC 7617).
+//! Proxies for clients, sans I/O: the `CONNECT` tunnel of an HTTP proxy
+//! (RFC 9110 section 9.3.6, with optional Basic authentication, RFC 7617)
+//! and of a SOCKS5 proxy ([`Socks5Connect`]: RFC 1928, with optional user
+//! name and password, RFC 1929).
 //!
 //! A client that must go through an HTTP proxy opens a TCP connection to the
 //! proxy, sends `CONNECT host:port HTTP/1.1` and reads the proxy's answer. Any
@@ -14,7 +16,8 @@
 //!   section 15.2). Bytes after the final response head belong to the tunnel
 //!   and are handed back in [`Tunnel::leftover`].
 //! - [`ProxyUrl`] parses a proxy URL, `http://[user:password@]host[:port]`
-//!   (port 80 by default), as found in `HTTP_PROXY` and friends.
+//!   (port 80 by default) or `socks5://` / `socks5h://` (port 1080), as found
+//!   in `HTTP_PROXY` and friends.
 //! - [`no_proxy_matches`] answers whether a `NO_PROXY` list exempts a host.
 //!
 //! Nothing here reads the environment or a socket: the
@@ -32,15 +35,19 @@ use core::net::{IpAddr, Ipv6Addr};
 use crate::handshake::http::{self, HeadScanner};
 use crate::{Config, HandshakeError, Headers, Limit};
 
+mod socks5;
+pub use socks5::{Socks5Connect, Socks5Progress};
+
 /// Why a proxy URL, a `CONNECT` request or a proxy's answer was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProxyError {
-    /// The proxy URL is not `http://[user:password@]host[:port][/]`.
+    /// The proxy URL is not `scheme://[user:password@]host[:port][/]`.
     #[error("invalid proxy URL: {0}")]
     InvalidUrl(&'static str),
-    /// The proxy URL names a scheme other than `http` (such as `socks5`).
-    #[error("unsupported proxy scheme {0:?}: only http:// proxies are supported")]
+    /// The proxy URL names a scheme other than `http`, `socks5` and
+    /// `socks5h` (such as `socks4`).
+    #[error("unsupported proxy scheme {0:?}: http://, socks5:// and socks5h:// proxies are supported")]
     UnsupportedScheme(String),
     /// The proxy URL is `https://`: TLS to the proxy itself is not supported
     /// yet. An `http://` proxy still carries `wss://` end to end, since
@@ -92,6 +99,28 @@ pub enum ProxyError {
     /// The proxy closed the connection before its answer was complete.
     #[error("the proxy closed the connection before answering the CONNECT request")]
     UnexpectedEof,
+    /// The SOCKS5 proxy accepts none of the authentication methods offered
+    /// (RFC 1928 section 3: it answered `X'FF'`).
+    #[error(
+        "the SOCKS5 proxy accepts none of the authentication methods offered{}",
+        if *.credentials_offered { " (none, user name and password)" } else { ": it may want a user name and password" }
+    )]
+    SocksNoAcceptableMethod {
+        /// Whether user name and password authentication was offered.
+        credentials_offered: bool,
+    },
+    /// The SOCKS5 proxy refused the user name and password (RFC 1929).
+    #[error("the SOCKS5 proxy refused the user name and password")]
+    SocksAuthenticationFailed,
+    /// The SOCKS5 proxy refused the connection to the target (RFC 1928
+    /// section 6).
+    #[error("the SOCKS5 proxy refused the connection: {} (reply code {code})", socks5::reply_meaning(*.code))]
+    SocksRefused {
+        /// The reply code: 1 general failure, 2 not allowed by ruleset, 3
+        /// network unreachable, 4 host unreachable, 5 connection refused, 6
+        /// TTL expired, 7 command not supported, 8 address type not supported.
+        code: u8,
+    },
 }
 
 impl ProxyError {
@@ -384,13 +413,15 @@ fn basic_credentials(user: &str, password: &str) -> Result<String, ProxyError> {
 // Proxy URLs
 // ---------------------------------------------------------------------------
 
-/// An HTTP proxy: `http://[user:password@]host[:port][/]`.
+/// A proxy: `scheme://[user:password@]host[:port][/]`, where the scheme is
+/// `http` (see [`ProxyConnect`]), `socks5` or `socks5h` (see
+/// [`Socks5Connect`] and [`ProxyScheme`]).
 ///
-/// The port defaults to 80. A URL without a scheme (`proxy.example:3128`, as
-/// often found in `HTTP_PROXY`) is taken as `http://`. The user name and
-/// password are percent-decoded. `https://` proxies are refused with
-/// [`ProxyError::TlsProxyUnsupported`], other schemes with
-/// [`ProxyError::UnsupportedScheme`].
+/// The port defaults to 80 for `http` and 1080 for SOCKS5. A URL without a
+/// scheme (`proxy.example:3128`, as often found in `HTTP_PROXY`) is taken as
+/// `http://`. The user name and password are percent-decoded. `https://`
+/// proxies are refused with [`ProxyError::TlsProxyUnsupported`], other
+/// schemes with [`ProxyError::UnsupportedScheme`].
 ///
 /// Neither `Debug` nor `Display` shows the password.
 ///
@@ -399,10 +430,13 @@ fn basic_credentials(user: &str, password: &str) -> Result<String, ProxyError> {
 /// assert_eq!((proxy.host(), proxy.port()), ("proxy.example", 3128));
 /// assert_eq!(proxy.credentials(), Some(("alice", "p@ss")));
 /// assert_eq!(proxy.to_string(), "http://proxy.example:3128");
+/// let socks = rfc6455::ProxyUrl::parse("socks5h://proxy.example")?;
+/// assert_eq!((socks.scheme(), socks.port()), (rfc6455::ProxyScheme::Socks5h, 1080));
 /// # Ok::<(), rfc6455::ProxyError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyUrl {
+    scheme: ProxyScheme,
     host: String,
     port: u16,
     credentials: Option<(String, String)>,
@@ -411,6 +445,7 @@ pub struct ProxyUrl {
 impl fmt::Debug for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProxyUrl")
+            .field("scheme", &self.scheme)
             .field("host", &self.host)
             .field("port", &self.port)
             .field("user", &self.credentials.as_ref().map(|(user, _)| user))
@@ -419,14 +454,33 @@ impl fmt::Debug for ProxyUrl {
 }
 
 impl fmt::Display for ProxyUrl {
-    /// `http://host:port`, without the credentials.
+    /// `scheme://host:port`, without the credentials.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            ProxyScheme::Http => "http",
+            ProxyScheme::Socks5 => "socks5",
+            ProxyScheme::Socks5h => "socks5h",
+        };
         if self.host.contains(':') {
-            write!(f, "http://[{}]:{}", self.host, self.port)
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            write!(f, "http://{}:{}", self.host, self.port)
+            write!(f, "{scheme}://{}:{}", self.host, self.port)
         }
     }
+}
+
+/// The kind of proxy a [`ProxyUrl`] names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProxyScheme {
+    /// `http://`: an HTTP proxy's `CONNECT` tunnel ([`ProxyConnect`]).
+    Http,
+    /// `socks5://`: a SOCKS5 proxy ([`Socks5Connect`]); the client resolves
+    /// the server's name and sends the proxy an address.
+    Socks5,
+    /// `socks5h://`: a SOCKS5 proxy that resolves the server's name itself
+    /// (the client's resolver never sees it).
+    Socks5h,
 }
 
 impl ProxyUrl {
@@ -445,17 +499,21 @@ impl ProxyUrl {
         if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(ProxyError::InvalidUrl("spaces or control characters"));
         }
-        let rest = match url.split_once("://") {
+        let (scheme, rest) = match url.split_once("://") {
             Some((scheme, rest)) => {
                 if scheme.eq_ignore_ascii_case("http") {
-                    rest
+                    (ProxyScheme::Http, rest)
+                } else if scheme.eq_ignore_ascii_case("socks5") {
+                    (ProxyScheme::Socks5, rest)
+                } else if scheme.eq_ignore_ascii_case("socks5h") {
+                    (ProxyScheme::Socks5h, rest)
                 } else if scheme.eq_ignore_ascii_case("https") {
                     return Err(ProxyError::TlsProxyUnsupported);
                 } else {
                     return Err(ProxyError::UnsupportedScheme(scheme.to_owned()));
                 }
             }
-            None => url,
+            None => (ProxyScheme::Http, url),
         };
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (authority, tail) = rest.split_at(end);
@@ -468,7 +526,11 @@ impl ProxyUrl {
                 let user = percent_decode(user)?;
                 let password = percent_decode(password)?;
                 // Checked now rather than at CONNECT time.
-                basic_credentials(&user, &password)?;
+                if scheme == ProxyScheme::Http {
+                    basic_credentials(&user, &password)?;
+                } else {
+                    socks5::authentication_request(&user, &password)?;
+                }
                 (Some((user, password)), host_port)
             }
             None => (None, authority),
@@ -496,10 +558,16 @@ impl ProxyUrl {
             return Err(ProxyError::InvalidUrl("invalid characters in the host"));
         }
         let port = match port {
-            None => 80,
+            None if scheme == ProxyScheme::Http => 80,
+            None => 1080,
             Some(p) => parse_port(p).ok_or(ProxyError::InvalidUrl("invalid port"))?,
         };
-        Ok(Self { host: host.to_owned(), port, credentials })
+        Ok(Self { scheme, host: host.to_owned(), port, credentials })
+    }
+
+    /// Which kind of proxy this is.
+    pub fn scheme(&self) -> ProxyScheme {
+        self.scheme
     }
 
     /// The proxy's host: a name, an IPv4 address, or an IPv6 address without
@@ -508,7 +576,7 @@ impl ProxyUrl {
         &self.host
     }
 
-    /// The proxy's port (80 unless given).
+    /// The proxy's port (unless given, 80 for `http`, 1080 for SOCKS5).
     pub fn port(&self) -> u16 {
         self.port
     }
