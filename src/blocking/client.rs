@@ -314,7 +314,7 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
         }
         ProxyScheme::Socks5h => ProxyExchange::Socks5(Socks5Connect::new(host, port, proxy.credentials())?),
         // The client resolves the name; the proxy is given an address.
-        _ => {
+        ProxyScheme::Socks5 => {
             let name = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
             let address = (name, port).to_socket_addrs()?.next().ok_or_else(|| {
                 Error::Io(io::Error::new(io::ErrorKind::NotFound, format!("{host} resolves to no address")))
