@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 use tinyproxy::Tinyproxy;
+#[path = "support/microsocks.rs"]
+mod microsocks;
+use microsocks::Microsocks;
 
 use rfc6455::blocking::{Accepted, ClientBuilder, Error, Options, ProxyChoice, Reply, accept_with};
 use rfc6455::{
@@ -1074,44 +1077,9 @@ fn through_tinyproxy() {
 // A real SOCKS5 proxy: Debian's `microsocks`
 // ---------------------------------------------------------------------------
 
-/// A microsocks child process on 127.0.0.1, killed on drop.
-struct Microsocks {
-    child: std::process::Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Microsocks {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Microsocks {
-    /// Starts microsocks, with a user name and password if given; waits (at
-    /// most `IO_TIMEOUT`) until it accepts connections.
-    fn start(credentials: Option<(&str, &str)>) -> Self {
-        // microsocks needs a fixed port: take a free one and release it.
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let mut command = Command::new("microsocks");
-        command.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
-        if let Some((user, password)) = credentials {
-            command.args(["-u", user, "-P", password]);
-        }
-        let child = command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn");
-        let proxy = Self { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
-        let deadline = Instant::now() + IO_TIMEOUT;
-        while TcpStream::connect_timeout(&proxy.addr, Duration::from_millis(200)).is_err() {
-            assert!(Instant::now() < deadline, "microsocks did not listen on {} in time", proxy.addr);
-            thread::sleep(Duration::from_millis(20));
-        }
-        proxy
-    }
-}
-
 #[test]
 fn through_microsocks() {
-    if Command::new("microsocks").arg("-h").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if !Microsocks::installed() {
         eprintln!("SKIP: microsocks is not installed (apt-get install microsocks): the real SOCKS5 test did not run");
         return;
     }

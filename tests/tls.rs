@@ -11,6 +11,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "support/microsocks.rs"]
+mod microsocks;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 
@@ -434,6 +436,35 @@ fn wss_through_tinyproxy() {
     assert_eq!(ws.read().unwrap(), Message::Text("through the tunnel".into()));
     ws.close(CloseCode::NORMAL, "").unwrap();
     assert!(proxy.logs().contains("CONNECT"), "tinyproxy saw no CONNECT: {}", proxy.logs());
+}
+
+#[test]
+fn wss_through_microsocks() {
+    if !microsocks::Microsocks::installed() {
+        eprintln!("SKIP: microsocks is not installed (apt-get install microsocks): the wss SOCKS5 test did not run");
+        return;
+    }
+    let pki = pki(&["localhost"]);
+    let addr = echo_server(&pki);
+    // The proxy resolves "localhost" (socks5h); the server listens on
+    // 127.0.0.1 only, so this needs "localhost" to resolve there first.
+    let first = std::net::ToSocketAddrs::to_socket_addrs(&("localhost", addr.port())).ok().and_then(|mut a| a.next());
+    if first != Some(addr) {
+        eprintln!("SKIP: localhost does not resolve to {addr} first here ({first:?}): the wss SOCKS5 test did not run");
+        return;
+    }
+    let proxy = microsocks::Microsocks::start(Some(("alice", "s3cret")));
+    let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", addr.port()))
+        .unwrap()
+        .options(client_options(&pki))
+        .proxy(&format!("socks5h://alice:s3cret@{}", proxy.addr))
+        .unwrap()
+        .connect()
+        .expect("wss through microsocks");
+    assert!(ws.get_ref().is_tls());
+    ws.send_text("through the SOCKS5 tunnel").unwrap();
+    assert_eq!(ws.read().unwrap(), Message::Text("through the SOCKS5 tunnel".into()));
+    ws.close(CloseCode::NORMAL, "").unwrap();
 }
 
 /// Bytes that are not valid TLS records where records should be, after the
