@@ -1,10 +1,10 @@
 //! Connecting: TCP with a timeout (through an HTTP or SOCKS5 proxy's tunnel
 //! when one applies), then the opening handshake with a deadline.
 
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::ops::ControlFlow;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
@@ -293,19 +293,9 @@ fn is_loopback(host: &str) -> bool {
 /// [`Options::handshake_timeout`]). Returns the stream and any bytes received
 /// after the proxy's answer.
 fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<(TcpStream, Vec<u8>), Error> {
-    let (budget, expired) = match (options.connect_timeout, options.handshake_timeout) {
-        (Some(timeout), _) => (Some(timeout), Timeout::Connect),
-        (None, timeout) => (timeout, Timeout::Handshake),
-    };
-    let deadline = budget.map(|timeout| Instant::now() + timeout);
-    let remaining = || -> Result<Option<Duration>, Error> {
-        match deadline {
-            None => Ok(None),
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() { Err(Error::Timeout(expired)) } else { Ok(Some(left)) }
-            }
-        }
+    let deadline = match (options.connect_timeout, options.handshake_timeout) {
+        (Some(timeout), _) => Deadline::reported_as(Some(timeout), Timeout::Connect),
+        (None, timeout) => Deadline::after(timeout),
     };
     // The request is built (and checked) before any connection is made.
     let mut exchange = match proxy.scheme() {
@@ -330,20 +320,8 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
 
     let mut buf = [0u8; 4096];
     loop {
-        let output = exchange.take_output();
-        let mut request = &output[..];
-        while !request.is_empty() {
-            stream.set_write_timeout(remaining()?)?;
-            match stream.write(request) {
-                Ok(0) => return Err(Error::Disconnected),
-                Ok(n) => request = &request[n..],
-                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-                Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
-                Err(error) => return Err(io_error(error)),
-            }
-        }
-        stream.set_write_timeout(options.write_timeout)?;
-        stream.set_read_timeout(remaining()?)?;
+        write_all_until(&mut stream, &exchange.take_output(), deadline, options.write_timeout)?;
+        stream.set_read_timeout(deadline.remaining()?)?;
         exchange = match stream.read(&mut buf) {
             Ok(0) => return Err(exchange.receive_eof().into()),
             Ok(n) => match exchange.receive(&buf[..n])? {
@@ -351,7 +329,7 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
                 ControlFlow::Break(leftover) => return Ok((stream, leftover)),
             },
             Err(error) if error.kind() == io::ErrorKind::Interrupted => exchange,
-            Err(error) if is_timeout(&error) => return Err(Error::Timeout(expired)),
+            Err(error) if is_timeout(&error) => return Err(deadline.expired()),
             Err(error) => return Err(io_error(error)),
         };
     }
