@@ -1,7 +1,9 @@
-//! The blocking adapter's echo path: a large payload sent back from inside
-//! `read_with` is written straight from the receive buffer (a vectored write
-//! of the frame header, the payload and whatever was queued after it). These
-//! tests check that the bytes on the wire are the same as with a copy:
+//! Payloads written from where they lie instead of being copied into the
+//! output: a large payload sent back from inside `read_with` is written
+//! straight from the receive buffer, and a large message a server sends is
+//! written from the caller's memory (a vectored write of what was queued
+//! before, the frame header, the payload and whatever was queued after it).
+//! These tests check that the bytes on the wire are the same as with a copy:
 //! messages in order, around small frames and pongs, through a transport that
 //! accepts only a few bytes per write.
 #![cfg(unix)]
@@ -13,7 +15,7 @@ use std::thread;
 use std::time::Duration;
 
 use rfc6455::blocking::{Options, Transport, WebSocket};
-use rfc6455::{Config, Connection, Event, Message, Role};
+use rfc6455::{Config, Connection, Event, Message, PreparedMessage, Role};
 
 fn options() -> Options {
     let mut options = Options::default();
@@ -213,5 +215,106 @@ fn frames_queued_around_an_in_place_payload_keep_their_order() {
             Message::Text("after".into()),
         ];
         assert_eq!(data_only(&received), expected, "max_write {max_write}");
+    }
+}
+
+/// Reads `count` messages on a client over `stream`, whose connection may
+/// have sent something already; then closes.
+fn read_messages(stream: UnixStream, conn: Connection, count: usize) -> Vec<Message> {
+    let mut ws = WebSocket::from_connection(stream, conn, &options()).expect("wrap");
+    let received = (0..count).map(|_| ws.read().expect("client read")).collect();
+    ws.close(rfc6455::CloseCode::NORMAL, "").expect("close");
+    received
+}
+
+/// Reads until the close handshake is over.
+fn until_closed<S: Transport>(ws: &mut WebSocket<S>) {
+    while !matches!(ws.read().expect("server read"), Message::Close(_)) {}
+}
+
+#[test]
+fn large_sends_are_written_from_the_callers_memory_byte_for_byte() {
+    let binary: Vec<u8> = (0..(1u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    // From 16 KiB up, a server's message sent while nothing received waits
+    // is written from where it lies; smaller ones are copied.
+    let messages = vec![
+        Message::Binary(binary[..(16 << 10) - 1].to_vec()),
+        Message::Text("small".into()),
+        Message::Binary(binary[..16 << 10].to_vec()),
+        Message::Text(mixed_text(64 << 10)),
+        Message::Binary(binary[..300_000].to_vec()),
+        Message::Binary(binary.clone()),
+        Message::Binary(Vec::new()),
+    ];
+    for max_write in [usize::MAX, 7_001] {
+        let (server, client) = UnixStream::pair().expect("pair");
+        let to_send = messages.clone();
+        let prepared = PreparedMessage::binary(binary[..100_000].to_vec());
+        let server = thread::spawn(move || {
+            let trickle = Trickle { inner: server, max_write };
+            let mut ws =
+                WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
+                    .expect("wrap");
+            for message in &to_send {
+                ws.send(message).expect("send");
+            }
+            ws.send_prepared(&prepared).expect("send prepared");
+            let capacity = ws.connection().sender().buffer_capacity();
+            until_closed(&mut ws);
+            capacity
+        });
+        let received = read_messages(client, Connection::new(Role::Client, Config::default()), messages.len() + 1);
+        let capacity = server.join().expect("server thread");
+        let mut expected = messages.clone();
+        expected.push(Message::Binary(binary[..100_000].to_vec()));
+        assert_eq!(received, expected, "max_write {max_write}");
+        // Only the copied messages (under 16 KiB) went through the output
+        // buffer: had the larger ones been copied, it would hold 64 KiB.
+        assert!(capacity < 64 << 10, "output buffer grew to {capacity} bytes");
+    }
+}
+
+#[test]
+fn a_large_send_while_input_waits_goes_out_after_what_was_queued() {
+    for max_write in [usize::MAX, 10_007] {
+        let (server, mut client) = UnixStream::pair().expect("pair");
+        // Two messages in one write: the server reads them in one go, so
+        // while it handles the first the second waits, and its replies are
+        // held back to be written together.
+        let mut conn = Connection::new(Role::Client, Config::default());
+        conn.send_text("first").expect("queue");
+        conn.send_text("second").expect("queue");
+        let mut wire = Vec::new();
+        conn.take_output(&mut wire);
+        client.write_all(&wire).expect("write");
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let medium = big[..20_000].to_vec();
+        let (big_sent, medium_sent) = (big.clone(), medium.clone());
+        let server = thread::spawn(move || {
+            let trickle = Trickle { inner: server, max_write };
+            let mut ws =
+                WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
+                    .expect("wrap");
+            ws.read_with(|event, sender| {
+                assert_eq!(event, Event::Text("first"));
+                sender.send_text("reply")
+            })
+            .expect("read")
+            .expect("reply");
+            assert!(ws.connection().receiver().buffered_len() > 0, "the second message waits");
+            // Written at once, after the reply queued before it.
+            ws.send_binary(&big_sent).expect("send big");
+            // Copied and held back with the batch, as input still waits.
+            ws.send_binary(&medium_sent).expect("send medium");
+            assert_eq!(ws.read().expect("read"), Message::Text("second".into()));
+            until_closed(&mut ws);
+        });
+        let received = read_messages(client, conn, 3);
+        server.join().expect("server thread");
+        assert_eq!(
+            received,
+            [Message::Text("reply".into()), Message::Binary(big.clone()), Message::Binary(medium.clone())],
+            "max_write {max_write}"
+        );
     }
 }

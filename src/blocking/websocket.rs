@@ -16,6 +16,11 @@ use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Se
 /// write under load carries about this much.
 const FLUSH_THRESHOLD: usize = DEFER_MIN;
 
+/// A message sent while no received input waits is written at once, so from
+/// this size on its payload is written from the caller's memory rather than
+/// copied into the output first (below it the copy costs next to nothing).
+const LEND_WHEN_IDLE_MIN: usize = 16 << 10;
+
 /// A WebSocket connection over a blocking stream.
 ///
 /// Reads block until a whole message (or control frame) has arrived; pings are
@@ -23,7 +28,9 @@ const FLUSH_THRESHOLD: usize = DEFER_MIN;
 /// except while received messages are still waiting to be read: then they are
 /// gathered and written together before the next read blocks, so an echo or
 /// broadcast loop costs one system call per batch rather than per message,
-/// while a lone message is never delayed.
+/// while a lone message is never delayed. A server's large messages (16 KiB
+/// and up when written at once; 256 KiB and up within a batch) are written
+/// from the caller's memory rather than copied into the output buffer.
 ///
 /// For one thread reading while others send, see [`split`](Self::split).
 #[derive(Debug)]
@@ -103,7 +110,7 @@ impl<S: Transport> WebSocket<S> {
                         _ => &[],
                     };
                     if lent.len() >= DEFER_MIN {
-                        sender.lend(lent);
+                        sender.lend(lent, DEFER_MIN);
                     }
                     let result = f(event, sender);
                     let owes_pong = sender.owes_pong();
@@ -134,19 +141,19 @@ impl<S: Transport> WebSocket<S> {
 
     /// Sends a text message.
     pub fn send_text(&mut self, text: &str) -> Result<(), Error> {
-        self.queue(|conn| conn.send_text(text))
+        self.queue_lent(text.as_bytes(), |conn| conn.send_text(text))
     }
 
     /// Sends a binary message.
     pub fn send_binary(&mut self, data: &[u8]) -> Result<(), Error> {
-        self.queue(|conn| conn.send_binary(data))
+        self.queue_lent(data, |conn| conn.send_binary(data))
     }
 
     /// Sends a message prepared for many connections (a broadcast): with
     /// permessage-deflate it is compressed once for all the connections that
     /// share its settings; see [`PreparedMessage`](crate::PreparedMessage).
     pub fn send_prepared(&mut self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        self.queue(|conn| conn.send_prepared(message))
+        self.queue_lent(message.payload(), |conn| conn.send_prepared(message))
     }
 
     /// Sends a message; `Message::Close` starts the close handshake like
@@ -266,6 +273,42 @@ impl<S: Transport> WebSocket<S> {
             }
             other => other?,
         }
+        self.flush_if_idle()
+    }
+
+    /// Like [`queue`](Self::queue) for a data message whose payload is
+    /// `payload`: a large one that goes out as it is (a server's frames are
+    /// not masked, and a compressed message is not this payload) is written
+    /// from the caller's memory, with what was queued before it, instead of
+    /// being copied into the output first.
+    fn queue_lent(
+        &mut self,
+        payload: &[u8],
+        op: impl Fn(&mut Connection) -> Result<(), SendError>,
+    ) -> Result<(), Error> {
+        // While received input waits, output is gathered into batches, and
+        // only payloads that would fill one are worth a write of their own.
+        let min = if self.conn.receiver().buffered_len() == 0 { LEND_WHEN_IDLE_MIN } else { DEFER_MIN };
+        if payload.len() < min || self.finished {
+            return self.queue(op);
+        }
+        let sender = self.conn.halves().1;
+        sender.drop_unfinished_loan();
+        if sender.buffered_len() >= sender.max_write_buffer() {
+            // What `queue` does on `WriteBufferFull`, before the loan: its
+            // flush would end the loan.
+            self.flush()?;
+        }
+        let sender = self.conn.halves().1;
+        sender.lend(payload, min);
+        let queued = op(&mut self.conn);
+        let sender = self.conn.halves().1;
+        if let Some(deferred) = sender.end_loan()
+            && let Err(error) = write_deferred(&mut self.stream, sender, &deferred, payload)
+        {
+            return Err(self.fail(error));
+        }
+        queued?;
         self.flush_if_idle()
     }
 

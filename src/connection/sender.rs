@@ -60,6 +60,8 @@ pub struct Sender {
     /// payload of the event being handled, in the receive buffer): a large
     /// unmasked frame whose payload lies there is not copied.
     lent: Option<Range<usize>>,
+    /// The smallest payload left in lent memory ([`lend`](Self::lend)).
+    lent_min: usize,
     /// The frame whose payload was left where it lies, if any.
     deferred: Option<Deferred>,
 }
@@ -132,6 +134,7 @@ impl Sender {
             failed: false,
             transport_ended: false,
             lent: None,
+            lent_min: DEFER_MIN,
             deferred: None,
         }
     }
@@ -404,19 +407,21 @@ impl Sender {
         }
     }
 
-    // ---- Payloads left in place (the blocking adapter's echo path) ----
+    // ---- Payloads left in place (the blocking adapter's echo path and large sends) ----
 
     /// The configured [`Config::max_write_buffer`].
     pub(crate) fn max_write_buffer(&self) -> usize {
         self.max_write_buffer
     }
 
-    /// Lends `bytes` until [`end_loan`](Self::end_loan): a large unmasked
-    /// frame whose payload lies within them is queued without copying it,
-    /// and the caller writes that payload from where it lies.
-    pub(crate) fn lend(&mut self, bytes: &[u8]) {
+    /// Lends `bytes` until [`end_loan`](Self::end_loan): an unmasked frame
+    /// of at least `min` bytes whose payload lies within them is queued
+    /// without copying it, and the caller writes that payload from where it
+    /// lies.
+    pub(crate) fn lend(&mut self, bytes: &[u8], min: usize) {
         let start = bytes.as_ptr().addr();
         self.lent = Some(start..start + bytes.len());
+        self.lent_min = min;
     }
 
     /// Ends the loan; returns the frame queued without its payload, if any,
@@ -618,7 +623,7 @@ impl Sender {
         let header = FrameHeader { fin, rsv, opcode, mask, payload_len: payload.len() as u64 };
         let mut head = [0u8; MAX_HEADER_LEN];
         let head_len = header.encode_into(&mut head);
-        if mask.is_none() && payload.len() >= DEFER_MIN && self.deferred.is_none() {
+        if mask.is_none() && payload.len() >= self.lent_min && self.deferred.is_none() {
             let addr = payload.as_ptr().addr();
             if self.lent.as_ref().is_some_and(|lent| lent.start <= addr && addr + payload.len() <= lent.end) {
                 let header = self.out.len();
@@ -650,7 +655,7 @@ mod tests {
         let big = vec![7u8; DEFER_MIN];
         let mut sender = server();
         sender.send_text("a").unwrap();
-        sender.lend(&big);
+        sender.lend(&big, DEFER_MIN);
         sender.send_binary(&big).unwrap();
         sender.send_text("b").unwrap();
         // Only the frames before the deferred one may be written now.
@@ -675,13 +680,13 @@ mod tests {
         let big = vec![7u8; DEFER_MIN];
         let other = big.clone();
         let mut sender = server();
-        sender.lend(&big);
+        sender.lend(&big, DEFER_MIN);
         sender.send_binary(&big[..DEFER_MIN - 1]).unwrap();
         sender.send_binary(&other).unwrap();
         assert!(sender.end_loan().is_none());
         assert_eq!(sender.output().len(), 10 + DEFER_MIN - 1 + 10 + DEFER_MIN);
         let mut client = Sender::new(Role::Client, &Config::default(), None);
-        client.lend(&big);
+        client.lend(&big, DEFER_MIN);
         client.send_binary(&big).unwrap();
         assert!(client.end_loan().is_none());
     }
@@ -719,7 +724,7 @@ mod tests {
         let big = vec![7u8; DEFER_MIN];
         let mut sender = server();
         sender.send_text("a").unwrap();
-        sender.lend(&big);
+        sender.lend(&big, DEFER_MIN);
         sender.send_binary(&big).unwrap();
         sender.send_text("b").unwrap();
         sender.drop_unfinished_loan();
