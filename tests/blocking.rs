@@ -1003,9 +1003,12 @@ fn websocket_write_buffer_stays_bounded_when_the_peer_never_reads() {
 #[test]
 fn split_writers_on_many_threads_to_a_slow_reader() {
     // Several writer threads share one connection while the peer reads slowly
-    // at first: all messages arrive, in per-thread order, none lost.
+    // at first: all messages arrive, in per-thread order, none lost. Every
+    // fourth message is large enough to be written from the sending
+    // thread's memory, in between the others' batches.
     const THREADS: u32 = 4;
     const PER_THREAD: u32 = 300;
+    let size = |i: u32| if i % 4 == 3 { 20_000 + 1_000 * (i as usize % 7) } else { 2048 };
     let (listener, addr) = listen();
     let server = thread::spawn(move || {
         let mut options = options();
@@ -1016,7 +1019,7 @@ fn split_writers_on_many_threads_to_a_slow_reader() {
                 let writer = writer.clone();
                 thread::spawn(move || {
                     for i in 0..PER_THREAD {
-                        let mut message = vec![t as u8; 2048];
+                        let mut message = vec![t as u8; size(i)];
                         message[..4].copy_from_slice(&i.to_be_bytes());
                         writer.send_binary(&message).expect("send");
                     }
@@ -1039,11 +1042,11 @@ fn split_writers_on_many_threads_to_a_slow_reader() {
     loop {
         match ws.read().expect("read") {
             Message::Binary(data) => {
-                assert_eq!(data.len(), 2048);
                 let t = usize::from(data[4]);
                 assert!(data[4..].iter().all(|&b| usize::from(b) == t), "corrupted message");
                 let i = u32::from_be_bytes(data[..4].try_into().unwrap());
                 assert_eq!(i, next[t], "thread {t} out of order");
+                assert_eq!(data.len(), size(i), "message {i} of thread {t}");
                 next[t] += 1;
                 total += 1;
             }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::{await_eof, is_timeout, write_all};
+use super::transport::{await_eof, is_timeout, write_all, write_all_vectored};
 use super::websocket::read_some;
 use super::{Error, Transport};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
@@ -159,6 +159,12 @@ impl<S: Transport> Shared<S> {
     }
 }
 
+/// Without a writer thread, a message at least this large is written from
+/// the sender's memory once its turn at the socket comes (see
+/// [`Writer::queue_lent`]); smaller ones are copied into the queue, where
+/// several go out in one write.
+const LEND_MIN: usize = 16 << 10;
+
 /// Starts the thread that does all the writing for a split connection.
 pub(crate) fn spawn_writer_thread<S: Transport + Send + 'static>(writer: &Writer<S>) -> io::Result<()> {
     let shared = Arc::clone(&writer.shared);
@@ -208,19 +214,19 @@ impl<S> fmt::Debug for Writer<S> {
 impl<S: Transport> Writer<S> {
     /// Sends a text message.
     pub fn send_text(&self, text: &str) -> Result<(), Error> {
-        self.queue(|sender| sender.send_text(text))
+        self.queue_lent(text.as_bytes(), |sender| sender.send_text(text))
     }
 
     /// Sends a binary message.
     pub fn send_binary(&self, data: &[u8]) -> Result<(), Error> {
-        self.queue(|sender| sender.send_binary(data))
+        self.queue_lent(data, |sender| sender.send_binary(data))
     }
 
     /// Sends a message prepared for many connections (a broadcast): with
     /// permessage-deflate it is compressed once for all the connections that
     /// share its settings; see [`PreparedMessage`](crate::PreparedMessage).
     pub fn send_prepared(&self, message: &crate::PreparedMessage) -> Result<(), Error> {
-        self.queue(|sender| sender.send_prepared(message))
+        self.queue_lent(message.payload(), |sender| sender.send_prepared(message))
     }
 
     /// Sends a ping (at most 125 bytes).
@@ -255,6 +261,53 @@ impl<S: Transport> Writer<S> {
     pub fn flush(&self) -> Result<(), Error> {
         self.shared.check_open()?;
         self.shared.flush(true)
+    }
+
+    /// Like [`queue`](Self::queue) for a data message whose payload is
+    /// `payload`. Without a writer thread, a large one that goes out as it
+    /// is (a server's, uncompressed) is written from the caller's memory
+    /// rather than copied twice (into the output, then out of it for the
+    /// write): this thread waits for its turn at the socket, takes what was
+    /// queued before the message and its header, and writes them with the
+    /// payload. What others queue meanwhile follows it.
+    fn queue_lent(&self, payload: &[u8], op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
+        if self.shared.writer_thread || payload.len() < LEND_MIN {
+            return self.queue(op);
+        }
+        self.shared.check_open()?;
+        // The write lock first, then the sender's: the order `flush` takes.
+        let mut side = lock(&self.shared.writing);
+        let mut sender = lock(&self.shared.sender);
+        if sender.buffered_len() >= sender.max_write_buffer() {
+            // The queue is full: wait for the socket like any send.
+            drop(sender);
+            drop(side);
+            return self.queue(op);
+        }
+        sender.lend(payload, LEND_MIN);
+        let queued = op(&mut sender);
+        let deferred = sender.end_loan();
+        let WriteSide { stream, scratch } = &mut *side;
+        scratch.clear();
+        if let Some(deferred) = &deferred {
+            match sender.output_around(deferred, payload) {
+                Some([before, _, _]) => scratch.extend_from_slice(before),
+                // Not reachable: the sender only defers payloads inside `payload`.
+                None => sender.discard_deferred(deferred),
+            }
+            sender.advance_output(scratch.len());
+        }
+        drop(sender);
+        if !scratch.is_empty()
+            && let Err(error) = write_all_vectored(stream, [scratch, payload])
+        {
+            self.shared.failed.store(true, Ordering::Release);
+            let _ = stream.shutdown();
+            return Err(error);
+        }
+        drop(side);
+        queued?;
+        self.shared.request_write()
     }
 
     fn queue(&self, op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {

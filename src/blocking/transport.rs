@@ -1,6 +1,6 @@
 //! What the blocking adapters need from a byte stream beyond `Read + Write`.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
@@ -73,18 +73,40 @@ socket_transport!(std::os::unix::net::UnixStream);
 /// records back); a write that times out is
 /// [`Timeout::Write`](super::Timeout::Write).
 pub(crate) fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Result<(), super::Error> {
-    let failed = |error: io::Error| {
-        if is_timeout(&error) { super::Error::Timeout(super::Timeout::Write) } else { super::error::io_error(error) }
-    };
     while !bytes.is_empty() {
         match stream.write(bytes) {
             Ok(0) => return Err(super::Error::Disconnected),
             Ok(n) => bytes = &bytes[n..],
             Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(failed(error)),
+            Err(error) => return Err(write_failed(error)),
         }
     }
-    stream.flush().map_err(failed)
+    stream.flush().map_err(write_failed)
+}
+
+/// [`write_all`] for several buffers, written in as few vectored writes as
+/// the stream allows.
+pub(crate) fn write_all_vectored<S: Transport, const N: usize>(
+    stream: &mut S,
+    parts: [&[u8]; N],
+) -> Result<(), super::Error> {
+    let mut slices = parts.map(IoSlice::new);
+    let mut left = &mut slices[..];
+    // Drops empty buffers in front, so that the loop ends once all is written.
+    IoSlice::advance_slices(&mut left, 0);
+    while !left.is_empty() {
+        match stream.write_vectored(left) {
+            Ok(0) => return Err(super::Error::Disconnected),
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(write_failed(error)),
+        }
+    }
+    stream.flush().map_err(write_failed)
+}
+
+fn write_failed(error: io::Error) -> super::Error {
+    if is_timeout(&error) { super::Error::Timeout(super::Timeout::Write) } else { super::error::io_error(error) }
 }
 
 /// A client's last duty in the close handshake: wait, at most `timeout`, for

@@ -1,12 +1,12 @@
 //! [`WebSocket`]: one connection driven by blocking reads and writes.
 
-use std::io::{self, IoSlice};
+use std::io;
 use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::{await_eof, is_timeout, write_all};
-use super::{Error, Options, Timeout, Transport};
+use super::transport::{await_eof, is_timeout, write_all, write_all_vectored};
+use super::{Error, Options, Transport};
 use crate::connection::{DEFER_MIN, Deferred};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
@@ -446,19 +446,9 @@ fn write_deferred<S: Transport>(
         return Ok(());
     };
     let queued = parts[0].len() + parts[2].len();
-    let mut slices = parts.map(IoSlice::new);
-    let mut left = &mut slices[..];
-    IoSlice::advance_slices(&mut left, 0);
-    while !left.is_empty() {
-        match stream.write_vectored(left) {
-            Ok(0) => return Err(Error::Disconnected),
-            Ok(n) => IoSlice::advance_slices(&mut left, n),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => {
-                sender.discard_deferred(deferred);
-                return Err(if is_timeout(&error) { Error::Timeout(Timeout::Write) } else { io_error(error) });
-            }
-        }
+    if let Err(error) = write_all_vectored(stream, parts) {
+        sender.discard_deferred(deferred);
+        return Err(error);
     }
     sender.advance_output(queued);
     Ok(())
