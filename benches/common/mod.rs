@@ -82,6 +82,12 @@ impl Server {
 /// CPU time (user + system, all threads) a process has used so far, in
 /// seconds, from `/proc/PID/stat` (clock ticks of `getconf CLK_TCK`).
 pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
+    cpu_seconds_from(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time (user + system) from a `/proc` stat file: a process's, or a
+/// thread's (`/proc/thread-self/stat`).
+pub(crate) fn cpu_seconds_from(path: &str) -> Result<f64, String> {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     let ticks = *TICKS.get_or_init(|| {
         Command::new("getconf")
@@ -91,7 +97,7 @@ pub(crate) fn cpu_seconds(pid: u32) -> Result<f64, String> {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
             .unwrap_or(100.0)
     });
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("reading /proc: {e}"))?;
+    let stat = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
     // Fields after the command name (which may hold spaces): state is the
     // first, utime the 12th, stime the 13th.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc/PID/stat")?;
