@@ -20,7 +20,7 @@
 use std::fmt;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -98,8 +98,8 @@ impl<S: Transport> Shared<S> {
             } else {
                 match self.writing.try_lock() {
                     Ok(guard) => Some(guard),
-                    Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-                    Err(std::sync::TryLockError::WouldBlock) => None,
+                    Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+                    Err(TryLockError::WouldBlock) => None,
                 }
             };
             let Some(mut side) = guard else {
@@ -267,16 +267,21 @@ impl<S: Transport> Writer<S> {
     /// `payload`. Without a writer thread, a large one that goes out as it
     /// is (a server's, uncompressed) is written from the caller's memory
     /// rather than copied twice (into the output, then out of it for the
-    /// write): this thread waits for its turn at the socket, takes what was
-    /// queued before the message and its header, and writes them with the
-    /// payload. What others queue meanwhile follows it.
+    /// write) when the socket is free: this thread takes what was queued
+    /// before the message and its header, and writes them with the payload.
+    /// What others queue meanwhile follows it. While another thread writes,
+    /// the message is queued as usual, to go out with that thread's batch.
     fn queue_lent(&self, payload: &[u8], op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
         if self.shared.writer_thread || payload.len() < LEND_MIN {
             return self.queue(op);
         }
         self.shared.check_open()?;
         // The write lock first, then the sender's: the order `flush` takes.
-        let mut side = lock(&self.shared.writing);
+        let mut side = match self.shared.writing.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return self.queue(op),
+        };
         let mut sender = lock(&self.shared.sender);
         if sender.buffered_len() >= sender.max_write_buffer() {
             // The queue is full: wait for the socket like any send.
