@@ -9,7 +9,9 @@
 //! queue is over [`Config::max_write_buffer`](crate::Config::max_write_buffer).
 //! The reader never blocks on the writer: a pong or close reply it owes is
 //! queued, and written by whichever thread holds the write lock, or by the
-//! reader itself when nobody does.
+//! reader itself when nobody does. A large message (16 KiB and up) sent
+//! while nobody writes is written by its sender from where it lies, with
+//! what was queued before it, instead of being copied into the queue.
 //!
 //! [`WebSocket::split_with_writer_thread`](super::WebSocket::split_with_writer_thread)
 //! adds a thread per connection that does all the writing: sends then only
