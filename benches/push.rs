@@ -37,7 +37,7 @@ cargo bench --bench push -- [OPTIONS]
   --quick           one run of 0.5 s per case: checks the harness
   --runs N          runs per figure, the median is reported (default 3)
   --duration SECS   time each run sends for (default 2)
-  --sizes LIST      message sizes in bytes (default 1024,16384,65536,1048576)
+  --sizes LIST      message sizes in bytes (default 1024,4096,16384,65536,1048576)
   --servers LIST    comma-separated, from: websocket,writer,tungstenite (default: all)
 ";
 
@@ -116,7 +116,7 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
-    let (mut runs, mut duration, mut sizes) = (3, Duration::from_secs(2), vec![1 << 10, 16 << 10, 64 << 10, 1 << 20]);
+    let (mut runs, mut duration, mut sizes) = (3, Duration::from_secs(2), vec![1 << 10, 4 << 10, 16 << 10, 64 << 10, 1 << 20]);
     let mut servers = [true; SERVERS.len()];
     let mut it = args.iter();
     while let Some(arg) = it.next() {

@@ -1004,11 +1004,12 @@ fn websocket_write_buffer_stays_bounded_when_the_peer_never_reads() {
 fn split_writers_on_many_threads_to_a_slow_reader() {
     // Several writer threads share one connection while the peer reads slowly
     // at first: all messages arrive, in per-thread order, none lost. Every
-    // fourth message is large enough to be written from the sending
-    // thread's memory, in between the others' batches.
+    // fourth message is large enough (2 KiB and up) to be written from the
+    // sending thread's memory when the socket is free, in between the
+    // others' batches.
     const THREADS: u32 = 4;
     const PER_THREAD: u32 = 300;
-    let size = |i: u32| if i % 4 == 3 { 20_000 + 1_000 * (i as usize % 7) } else { 2048 };
+    let size = |i: u32| if i % 4 == 3 { 20_000 + 1_000 * (i as usize % 7) } else { 2000 };
     let (listener, addr) = listen();
     let server = thread::spawn(move || {
         let mut options = options();

@@ -9,9 +9,9 @@
 //! queue is over [`Config::max_write_buffer`](crate::Config::max_write_buffer).
 //! The reader never blocks on the writer: a pong or close reply it owes is
 //! queued, and written by whichever thread holds the write lock, or by the
-//! reader itself when nobody does. A large message (16 KiB and up) sent
-//! while nobody writes is written by its sender from where it lies, with
-//! what was queued before it, instead of being copied into the queue.
+//! reader itself when nobody does. A message of 2 KiB or more sent while
+//! nobody writes is written by its sender from where it lies, with what was
+//! queued before it, instead of being copied into the queue.
 //!
 //! [`WebSocket::split_with_writer_thread`](super::WebSocket::split_with_writer_thread)
 //! adds a thread per connection that does all the writing: sends then only
@@ -162,10 +162,10 @@ impl<S: Transport> Shared<S> {
 }
 
 /// Without a writer thread, a message at least this large is written from
-/// the sender's memory once its turn at the socket comes (see
-/// [`Writer::queue_lent`]); smaller ones are copied into the queue, where
-/// several go out in one write.
-const LEND_MIN: usize = 16 << 10;
+/// the sender's memory when the socket is free (see [`Writer::queue_lent`]);
+/// smaller ones are copied into the queue (as `WebSocket`'s
+/// `LEND_WHEN_IDLE_MIN`).
+const LEND_MIN: usize = 2 << 10;
 
 /// Starts the thread that does all the writing for a split connection.
 pub(crate) fn spawn_writer_thread<S: Transport + Send + 'static>(writer: &Writer<S>) -> io::Result<()> {

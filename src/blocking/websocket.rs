@@ -18,8 +18,11 @@ const FLUSH_THRESHOLD: usize = DEFER_MIN;
 
 /// A message sent while no received input waits is written at once, so from
 /// this size on its payload is written from the caller's memory rather than
-/// copied into the output first (below it the copy costs next to nothing).
-const LEND_WHEN_IDLE_MIN: usize = 16 << 10;
+/// copied into the output first. Below it the copy costs next to nothing;
+/// above it, glibc's `memcpy` switches to `rep movsb`, which copied between
+/// two large buffers at about 3 GB/s on an AMD EPYC host (BENCHMARKS.md,
+/// "Server push").
+const LEND_WHEN_IDLE_MIN: usize = 2 << 10;
 
 /// A WebSocket connection over a blocking stream.
 ///
@@ -28,9 +31,9 @@ const LEND_WHEN_IDLE_MIN: usize = 16 << 10;
 /// except while received messages are still waiting to be read: then they are
 /// gathered and written together before the next read blocks, so an echo or
 /// broadcast loop costs one system call per batch rather than per message,
-/// while a lone message is never delayed. A server's large messages (16 KiB
-/// and up when written at once; 256 KiB and up within a batch) are written
-/// from the caller's memory rather than copied into the output buffer.
+/// while a lone message is never delayed. A server's messages of 2 KiB and
+/// up when written at once (256 KiB and up within a batch) are written from
+/// the caller's memory rather than copied into the output buffer.
 ///
 /// For one thread reading while others send, see [`split`](Self::split).
 #[derive(Debug)]
