@@ -116,7 +116,8 @@ struct Options {
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
-    let (mut runs, mut duration, mut sizes) = (3, Duration::from_secs(2), vec![1 << 10, 4 << 10, 16 << 10, 64 << 10, 1 << 20]);
+    let (mut runs, mut duration, mut sizes) =
+        (3, Duration::from_secs(2), vec![1 << 10, 4 << 10, 16 << 10, 64 << 10, 1 << 20]);
     let mut servers = [true; SERVERS.len()];
     let mut it = args.iter();
     while let Some(arg) = it.next() {
