@@ -625,11 +625,10 @@ impl TlsState {
     }
 }
 
-impl<S: Write> Write for TlsStream<S> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+impl<S: Write> TlsStream<S> {
+    /// Encrypts what `encrypt` hands rustls and writes the records out;
+    /// returns how many plaintext bytes were accepted.
+    fn encrypt_and_write(&mut self, encrypt: impl FnOnce(&mut Connection) -> io::Result<usize>) -> io::Result<usize> {
         let accepted = {
             let mut out = lock(&self.shared.out);
             // Ciphertext an earlier call could not write goes first; until it
@@ -637,7 +636,7 @@ impl<S: Write> Write for TlsStream<S> {
             Self::write_queued(&mut self.socket, &mut out)?;
             let accepted = {
                 let tls = &mut lock(&self.shared.tls).conn;
-                let accepted = tls.writer().write(&buf[..buf.len().min(ENCRYPT_CHUNK)])?;
+                let accepted = encrypt(tls)?;
                 Self::take_records(tls, &mut out)?;
                 accepted
             };
@@ -648,6 +647,39 @@ impl<S: Write> Write for TlsStream<S> {
         };
         let _ = self.write_left_output();
         Ok(accepted)
+    }
+}
+
+/// At most this many buffers of a vectored write are taken at once (the
+/// adapters write three: what was queued, a payload, what followed).
+const MAX_VECTORED: usize = 4;
+
+impl<S: Write> Write for TlsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        self.encrypt_and_write(|tls| tls.writer().write(&buf[..buf.len().min(ENCRYPT_CHUNK)]))
+    }
+
+    /// The buffers are encrypted together, records spanning them, so a frame
+    /// header and its payload written from elsewhere share records as they
+    /// would from one buffer.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let mut parts = [io::IoSlice::new(&[]); MAX_VECTORED];
+        let (mut count, mut room) = (0, ENCRYPT_CHUNK);
+        for buf in bufs.iter().filter(|buf| !buf.is_empty()) {
+            if count == MAX_VECTORED || room == 0 {
+                break;
+            }
+            let take = buf.len().min(room);
+            parts[count] = io::IoSlice::new(&buf[..take]);
+            (count, room) = (count + 1, room - take);
+        }
+        if count == 0 {
+            return Ok(0);
+        }
+        self.encrypt_and_write(|tls| tls.writer().write_vectored(&parts[..count]))
     }
 
     fn flush(&mut self) -> io::Result<()> {
