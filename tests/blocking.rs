@@ -1064,6 +1064,22 @@ fn split_writers_on_many_threads_to_a_slow_reader() {
 // ---------------------------------------------------------------------------
 
 #[test]
+fn accept_turns_nagle_off_as_the_default_options_say() {
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("accept");
+        stream.set_nodelay(false).expect("nodelay off");
+        let mut ws = rfc6455::blocking::accept(stream).expect("upgrade");
+        let nodelay = ws.get_ref().nodelay().expect("nodelay");
+        while !matches!(ws.read(), Ok(Message::Close(_)) | Err(_)) {}
+        nodelay
+    });
+    let mut ws = client(addr, options());
+    ws.close(CloseCode::NORMAL, "").expect("close");
+    assert!(join(server), "Nagle's algorithm still on after accept");
+}
+
+#[test]
 fn connect_helper_and_ping_pong() {
     let (listener, addr) = listen();
     let server = thread::spawn(move || {

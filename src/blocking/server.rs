@@ -53,11 +53,14 @@ pub enum Accepted<S: Transport, T = ()> {
     Responded,
 }
 
-/// Accepts any WebSocket upgrade on `stream` with default [`Options`]. A
-/// plain HTTP request is answered 426 and fails with
+/// Accepts any WebSocket upgrade on `stream` with default [`Options`]
+/// (Nagle's algorithm off, as [`Options::nodelay`] says). A plain HTTP
+/// request is answered 426 and fails with
 /// [`HandshakeError::MissingUpgrade`].
 pub fn accept(stream: TcpStream) -> Result<WebSocket<TcpStream>, Error> {
-    match accept_with(stream, &Options::default(), |_| Reply::accept())? {
+    let options = Options::default();
+    stream.set_nodelay(options.nodelay).map_err(io_error)?;
+    match accept_with(stream, &options, |_| Reply::accept())? {
         Accepted::WebSocket(ws, ()) => Ok(ws),
         Accepted::Responded => Err(Error::Handshake(HandshakeError::MissingUpgrade)),
     }
