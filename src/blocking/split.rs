@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use super::error::io_error;
 use super::timers::{Tick, Timers};
 use super::transport::{await_eof, is_timeout, write_all, write_all_vectored};
-use super::websocket::read_some;
+use super::websocket::{LEND_WHEN_IDLE_MIN, read_some};
 use super::{Error, Transport};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
@@ -161,12 +161,6 @@ impl<S: Transport> Shared<S> {
     }
 }
 
-/// Without a writer thread, a message at least this large is written from
-/// the sender's memory when the socket is free (see [`Writer::queue_lent`]);
-/// smaller ones are copied into the queue (as `WebSocket`'s
-/// `LEND_WHEN_IDLE_MIN`).
-const LEND_MIN: usize = 2 << 10;
-
 /// Starts the thread that does all the writing for a split connection.
 pub(crate) fn spawn_writer_thread<S: Transport + Send + 'static>(writer: &Writer<S>) -> io::Result<()> {
     let shared = Arc::clone(&writer.shared);
@@ -274,7 +268,7 @@ impl<S: Transport> Writer<S> {
     /// What others queue meanwhile follows it. While another thread writes,
     /// the message is queued as usual, to go out with that thread's batch.
     fn queue_lent(&self, payload: &[u8], op: impl Fn(&mut Sender) -> Result<(), SendError>) -> Result<(), Error> {
-        if self.shared.writer_thread || payload.len() < LEND_MIN {
+        if self.shared.writer_thread || payload.len() < LEND_WHEN_IDLE_MIN {
             return self.queue(op);
         }
         self.shared.check_open()?;
@@ -291,7 +285,7 @@ impl<S: Transport> Writer<S> {
             drop(side);
             return self.queue(op);
         }
-        sender.lend(payload, LEND_MIN);
+        sender.lend(payload, LEND_WHEN_IDLE_MIN);
         let queued = op(&mut sender);
         let deferred = sender.end_loan();
         let WriteSide { stream, scratch } = &mut *side;

@@ -16,13 +16,14 @@ use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Se
 /// write under load carries about this much.
 const FLUSH_THRESHOLD: usize = DEFER_MIN;
 
-/// A message sent while no received input waits is written at once, so from
+/// A message sent while no received input waits (or, on a split
+/// connection, while no other thread writes) is written at once, so from
 /// this size on its payload is written from the caller's memory rather than
 /// copied into the output first. Below it the copy costs next to nothing;
 /// above it, glibc's `memcpy` switches to `rep movsb`, which copied between
 /// two large buffers at about 3 GB/s on an AMD EPYC host (BENCHMARKS.md,
 /// "Server push").
-const LEND_WHEN_IDLE_MIN: usize = 2 << 10;
+pub(super) const LEND_WHEN_IDLE_MIN: usize = 2 << 10;
 
 /// A WebSocket connection over a blocking stream.
 ///
