@@ -7,7 +7,9 @@
 //! instructions (two SSE2 instructions each with the baseline target; one on
 //! x86-64 CPUs with AVX2, detected at run time, for which the same code is
 //! compiled a second time). A payload that arrives in pieces is masked piece
-//! by piece with the running offset.
+//! by piece with the running offset. A client's outgoing payload is copied
+//! and masked in one pass, straight into the output buffer's spare capacity
+//! ([`extend_masked`]).
 
 /// XORs `buf` with `key`, as if `buf` started `offset` bytes into the payload.
 ///
@@ -164,6 +166,78 @@ fn xor_piece<const N: usize>(bytes: &[u8], key: u32) -> [u8; N] {
     out
 }
 
+/// Appends `payload` masked with `key` (from the payload's first byte) to
+/// `out`, in one pass: each block is read from `payload`, XORed and written
+/// into `out`'s spare capacity, where a copy followed by [`apply_mask`] would
+/// go over the bytes twice (1.5 to 2 times slower from a few KiB up).
+#[inline]
+pub(crate) fn extend_masked(out: &mut Vec<u8>, payload: &[u8], key: [u8; 4]) {
+    let key = u32::from_ne_bytes(key);
+    if payload.len() <= SHORT {
+        let start = out.len();
+        out.extend_from_slice(payload);
+        xor_short(&mut out[start..], key);
+    } else {
+        extend_masked_dispatch(out, payload, key);
+    }
+}
+
+/// A payload longer than [`SHORT`]: with AVX2 where the CPU has it.
+#[inline(never)]
+fn extend_masked_dispatch(out: &mut Vec<u8>, payload: &[u8], key: u32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: `extend_masked_avx2` only needs the CPU to support AVX2,
+        // which was checked just above.
+        #[allow(unsafe_code)]
+        unsafe {
+            extend_masked_avx2(out, payload, key)
+        };
+        return;
+    }
+    extend_masked_long(out, payload, key);
+}
+
+/// [`extend_masked_long`] compiled for AVX2 (see [`xor_long_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn extend_masked_avx2(out: &mut Vec<u8>, payload: &[u8], key: u32) {
+    extend_masked_long(out, payload, key);
+}
+
+/// Writes `payload` XORed with `key` into the first `payload.len()` bytes of
+/// `out`'s spare capacity, 32 bytes at a time (what is left at the end
+/// through a zero-padded block), then takes them into its length.
+#[inline(always)]
+fn extend_masked_long(out: &mut Vec<u8>, payload: &[u8], key: u32) {
+    out.reserve(payload.len());
+    let spare = &mut out.spare_capacity_mut()[..payload.len()];
+    let mut blocks = spare.chunks_exact_mut(32);
+    let mut sources = payload.chunks_exact(32);
+    for (block, source) in (&mut blocks).zip(&mut sources) {
+        let masked = xor_piece::<32>(source, key);
+        for (slot, byte) in block.iter_mut().zip(masked) {
+            slot.write(byte);
+        }
+    }
+    // Blocks of 32 keep the key's phase, so the rest starts at offset 0 too.
+    let rest = sources.remainder();
+    let mut padded = [0u8; 32];
+    padded[..rest.len()].copy_from_slice(rest);
+    let masked = xor_piece::<32>(&padded, key);
+    for (slot, byte) in blocks.into_remainder().iter_mut().zip(masked) {
+        slot.write(byte);
+    }
+    let len = out.len() + payload.len();
+    // SAFETY: the loops above wrote every one of the first `payload.len()`
+    // bytes of the spare capacity (`reserve` made room for them): the blocks
+    // of 32 and the remainder together cover the slice taken from it.
+    #[allow(unsafe_code)]
+    unsafe {
+        out.set_len(len)
+    };
+}
+
 /// The key (its four bytes read in memory order as one `u32`) as seen from
 /// `offset` bytes into the payload: the byte at `offset % 4` comes first.
 const fn rotate_key(key: u32, offset: usize) -> u32 {
@@ -214,6 +288,31 @@ mod tests {
                     assert_eq!(fast, slow, "align {align} len {len} offset {offset}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn extend_masked_appends_what_masking_a_copy_gives() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        let source: Vec<u8> = (0..400u32).map(|i| (i * 11 + 5) as u8).collect();
+        let lengths: Vec<usize> =
+            if cfg!(miri) { vec![0, 3, 4, 31, 64, 128, 129, 160, 161, 191, 300] } else { (0..=300).collect() };
+        for &len in &lengths {
+            let payload = &source[source.len() - len..];
+            let mut expected = b"head".to_vec();
+            expected.extend_from_slice(payload);
+            apply_mask_reference(&mut expected[4..], key, 0);
+            // Into a buffer that must grow, and into one with room to spare
+            // that holds stale bytes past its length.
+            let mut grown = b"head".to_vec();
+            grown.shrink_to_fit();
+            extend_masked(&mut grown, payload, key);
+            assert_eq!(grown, expected, "len {len}, growing");
+            let mut roomy = vec![0xaa; 512];
+            roomy.truncate(0);
+            roomy.extend_from_slice(b"head");
+            extend_masked(&mut roomy, payload, key);
+            assert_eq!(roomy, expected, "len {len}, with room");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::deflate::{DeflateConfig, DeflateParams, Deflater, SharedCompression};
 use crate::error::{Limit, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::extend_masked;
 use crate::prepared::{Compressed, PreparedMessage};
 use crate::utf8::Utf8Validator;
 
@@ -634,10 +634,9 @@ impl Sender {
         }
         self.out.reserve(head_len + payload.len());
         self.out.extend_from_slice(&head[..head_len]);
-        let start = self.out.len();
-        self.out.extend_from_slice(payload);
-        if let Some(key) = mask {
-            apply_mask(&mut self.out[start..], key, 0);
+        match mask {
+            Some(key) => extend_masked(&mut self.out, payload, key),
+            None => self.out.extend_from_slice(payload),
         }
     }
 }
