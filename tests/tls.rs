@@ -467,6 +467,176 @@ fn wss_through_microsocks() {
     ws.close(CloseCode::NORMAL, "").unwrap();
 }
 
+/// Reads an HTTP head (up to the blank line) from `stream`, byte by byte,
+/// bounded.
+fn read_head(stream: &mut impl Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert!(head.len() < 16 << 10, "head too long");
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            Ok(_) => break,
+            Err(e) => panic!("reading the CONNECT request: {e}"),
+        }
+    }
+    String::from_utf8(head).expect("ASCII head")
+}
+
+/// Copies bytes from `from` to `to` until EOF or an error, then shuts `to`.
+fn pump<R: Read, W: Write + rfc6455::blocking::Transport>(mut from: R, mut to: W) {
+    let mut buf = [0u8; 16 << 10];
+    while let Ok(n @ 1..) = from.read(&mut buf) {
+        if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
+            break;
+        }
+    }
+    let _ = rfc6455::blocking::Transport::shutdown(&to);
+}
+
+/// A one-connection `https://` proxy: TLS with `pki`'s certificate, a
+/// `CONNECT` request read inside it (the thread returns it), `200`, then the
+/// tunnel: bytes relayed both ways between the TLS stream and `upstream`.
+fn https_proxy(pki: &TestPki, upstream: SocketAddr) -> (SocketAddr, thread::JoinHandle<String>) {
+    serve_one_tls(pki, move |mut tls| {
+        let request = read_head(&mut tls);
+        tls.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+        tls.flush().unwrap();
+        let server = TcpStream::connect(upstream).unwrap();
+        for socket in [&server, tls.get_ref()] {
+            socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        }
+        let (tls_in, server_out) =
+            (rfc6455::blocking::Transport::try_clone(&tls).unwrap(), server.try_clone().unwrap());
+        let up = thread::spawn(move || pump(tls_in, server_out));
+        pump(server, tls);
+        up.join().unwrap();
+        request
+    })
+}
+
+/// A plain WebSocket echo server for one connection.
+fn plain_echo_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let Ok(Accepted::WebSocket(mut ws, ())) =
+            rfc6455::blocking::accept_with(stream, &options(), |_| Reply::Accept(Accept::new(), ()))
+        else {
+            return;
+        };
+        while let Ok(message) = ws.read() {
+            if matches!(message, Message::Close(_)) || ws.send(&message).is_err() {
+                break;
+            }
+        }
+    });
+    addr
+}
+
+fn echo_through(ws: &mut WebSocket<MaybeTls>) {
+    for len in [5, 16_385, 200_000] {
+        let payload: Vec<u8> = (0..len).map(|i| (i * 7 % 253) as u8).collect();
+        ws.send_binary(&payload).unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Binary(payload), "{len} bytes");
+    }
+    ws.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(ws.read(), Err(Error::Closed)));
+}
+
+/// `ws://` through an `https://` proxy: the CONNECT request and the tunnel
+/// travel inside TLS to the proxy (checked against the proxy's name); the
+/// stream is encrypted only as far as the proxy, and says so.
+#[test]
+fn ws_through_an_https_proxy() {
+    let proxy_pki = pki(&["127.0.0.1"]);
+    let echo = plain_echo_server();
+    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
+    let (mut ws, response) = ClientBuilder::new(&format!("ws://echo.invalid:{}/", echo.port()))
+        .unwrap()
+        .options(client_options(&proxy_pki))
+        .proxy(&format!("https://alice:s3cret@{proxy}"))
+        .unwrap()
+        .connect()
+        .expect("ws through the https proxy");
+    assert_eq!(response.status(), 101);
+    assert!(matches!(ws.get_ref(), MaybeTls::ProxyTls(_)));
+    assert!(!ws.get_ref().is_tls());
+    echo_through(&mut ws);
+    drop(ws);
+    let request = proxy_thread.join().unwrap();
+    let port = echo.port();
+    assert_eq!(
+        request,
+        format!(
+            "CONNECT echo.invalid:{port} HTTP/1.1\r\nHost: echo.invalid:{port}\r\nProxy-Authorization: Basic \
+             YWxpY2U6czNjcmV0\r\n\r\n"
+        )
+    );
+}
+
+/// `wss://` through an `https://` proxy: TLS to the server inside the
+/// tunnel inside TLS to the proxy, each checked against its own name and
+/// its own authority.
+#[test]
+fn wss_through_an_https_proxy() {
+    let proxy_pki = pki(&["127.0.0.1"]);
+    let server_pki = pki(&["localhost"]);
+    let echo = echo_server(&server_pki);
+    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
+    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
+    let mut options = options();
+    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
+    let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
+        .unwrap()
+        .options(options)
+        .proxy(&format!("https://{proxy}"))
+        .unwrap()
+        .connect()
+        .expect("wss through the https proxy");
+    assert!(ws.get_ref().is_tls());
+    let MaybeTls::TlsOverProxyTls(tls) = ws.get_ref() else { panic!("not TLS inside TLS: {:?}", ws.get_ref()) };
+    // The inner session is the server's, the outer one the proxy's.
+    let names = |session: &rustls::Connection| session.peer_certificates().map(<[_]>::len);
+    assert_eq!(tls.with_session(names), Some(1));
+    assert_eq!(tls.get_ref().with_session(names), Some(1));
+    assert_eq!(ws.get_ref().tcp().peer_addr().unwrap(), proxy);
+    echo_through(&mut ws);
+    drop(ws);
+    assert!(proxy_thread.join().unwrap().starts_with(&format!("CONNECT localhost:{} HTTP/1.1\r\n", echo.port())));
+}
+
+/// The proxy's certificate is checked like a server's: one the client's
+/// roots do not vouch for ends the connection before any CONNECT is sent.
+#[test]
+fn an_https_proxy_with_an_untrusted_certificate_is_refused() {
+    let proxy_pki = pki(&["127.0.0.1"]);
+    let (proxy, proxy_thread) = serve_one_tls_expecting_failure(&proxy_pki);
+    let result = ClientBuilder::new("ws://echo.invalid:1/")
+        .unwrap()
+        .options(client_options(&pki(&["127.0.0.1"])))
+        .proxy(&format!("https://{proxy}"))
+        .unwrap()
+        .connect()
+        .map(|(ws, _)| ws);
+    assert!(tls_error(result).is_certificate_error());
+    proxy_thread.join().unwrap();
+}
+
+/// A TLS listener whose one handshake is expected to fail (the client
+/// refuses the certificate).
+fn serve_one_tls_expecting_failure(pki: &TestPki) -> (SocketAddr, thread::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server_tls = pki.server_tls();
+    let server = thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        assert!(server_tls.accept(stream, &options()).is_err());
+    });
+    (addr, server)
+}
+
 /// Bytes that are not valid TLS records where records should be, after the
 /// handshake: a record that fails authentication, and a record header
 /// claiming more than TLS allows. The server's read fails at once with an

@@ -1,7 +1,7 @@
-//! Connecting: TCP with a timeout (through an HTTP or SOCKS5 proxy's tunnel
-//! when one applies), then the opening handshake with a deadline.
+//! Connecting: TCP with a timeout (through an HTTP, HTTPS or SOCKS5 proxy's
+//! tunnel when one applies), then the opening handshake with a deadline.
 
-use std::io::{self, Read as _};
+use std::io;
 use std::net::{IpAddr, TcpStream, ToSocketAddrs};
 use std::ops::ControlFlow;
 use std::time::Instant;
@@ -119,18 +119,27 @@ impl ClientBuilder {
     /// is asked to `CONNECT` to the URL's host and port (the proxy resolves
     /// the name, except with `socks5://`, where this client resolves it and
     /// gives the proxy the first address); [`Options::connect_timeout`]
-    /// covers both. TLS and the handshake then run through the tunnel.
+    /// covers both. TLS and the handshake then run through the tunnel. An
+    /// `https://` proxy is reached over TLS first (verified against the
+    /// proxy's name with the roots of `Options::tls`, within the connect
+    /// timeout too), and the exchange and the tunnel run inside it.
     ///
     /// # Errors
     ///
-    /// For a `wss://` URL without the `tls` feature, [`Error::Unsupported`].
+    /// For a `wss://` URL or an `https://` proxy without the `tls` feature,
+    /// [`Error::Unsupported`].
     pub fn connect(self) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
         if self.request.is_secure() {
             return self.connect_tls();
         }
-        let (stream, leftover) = self.open_tcp()?;
+        let (link, leftover) = self.open_link()?;
         let deadline = Deadline::after(self.options.handshake_timeout);
-        self.handshake_on(MaybeTls::Plain(stream), &leftover, deadline)
+        let stream = match link {
+            Link::Tcp(stream) => MaybeTls::Plain(stream),
+            #[cfg(feature = "tls")]
+            Link::ProxyTls(stream) => MaybeTls::ProxyTls(stream),
+        };
+        self.handshake_on(stream, &leftover, deadline)
     }
 
     #[cfg(not(feature = "tls"))]
@@ -144,7 +153,7 @@ impl ClientBuilder {
             Some(tls) => tls.clone(),
             None => super::ClientTls::shared_default()?,
         };
-        let (stream, leftover) = self.open_tcp()?;
+        let (link, leftover) = self.open_link()?;
         if !leftover.is_empty() {
             // The server cannot speak before our ClientHello.
             return Err(Error::Io(io::Error::new(
@@ -153,8 +162,14 @@ impl ClientBuilder {
             )));
         }
         let deadline = Deadline::after(self.options.handshake_timeout);
-        let stream = tls.connect_until(stream, self.request.host(), deadline, self.options.write_timeout)?;
-        self.handshake_on(MaybeTls::Tls(stream), &[], deadline)
+        let (host, write_timeout) = (self.request.host(), self.options.write_timeout);
+        let stream = match link {
+            Link::Tcp(stream) => MaybeTls::Tls(tls.connect_until(stream, host, deadline, write_timeout)?),
+            Link::ProxyTls(stream) => {
+                MaybeTls::TlsOverProxyTls(tls.connect_until(stream, host, deadline, write_timeout)?)
+            }
+        };
+        self.handshake_on(stream, &[], deadline)
     }
 
     /// Performs the handshake over a stream that is already connected (a
@@ -179,13 +194,13 @@ impl ClientBuilder {
         }
     }
 
-    /// A TCP connection to the server, direct or through a proxy's tunnel,
-    /// and any bytes the proxy passed on after opening the tunnel (they come
-    /// from the server).
-    fn open_tcp(&self) -> Result<(TcpStream, Vec<u8>), Error> {
+    /// A connection to the server, direct or through a proxy's tunnel, and
+    /// any bytes the proxy passed on after opening the tunnel (they come from
+    /// the server).
+    fn open_link(&self) -> Result<(Link, Vec<u8>), Error> {
         let (host, port) = (self.request.host(), self.request.port());
         match self.resolve_proxy()? {
-            None => Ok((connect_tcp(host, port, &self.options)?, Vec::new())),
+            None => Ok((Link::Tcp(connect_tcp(host, port, &self.options)?), Vec::new())),
             Some(proxy) => tunnel(&proxy, host, port, &self.options),
         }
     }
@@ -288,18 +303,25 @@ fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Connects to `proxy` and asks it for a tunnel to `host:port`. The whole of
-/// it runs within [`Options::connect_timeout`] (or, when that is `None`,
-/// [`Options::handshake_timeout`]). Returns the stream and any bytes received
-/// after the proxy's answer.
-fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<(TcpStream, Vec<u8>), Error> {
+/// What reaches the server: a TCP connection, direct or through a tunnel,
+/// or a tunnel inside TLS to an `https://` proxy.
+enum Link {
+    Tcp(TcpStream),
+    #[cfg(feature = "tls")]
+    ProxyTls(super::TlsStream<TcpStream>),
+}
+
+/// Opens a tunnel to `host:port` through `proxy`, within the connect timeout
+/// (or, without one, the handshake timeout): the connection to the proxy,
+/// TLS to it for an `https://` proxy, and the exchange.
+fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<(Link, Vec<u8>), Error> {
     let deadline = match (options.connect_timeout, options.handshake_timeout) {
         (Some(timeout), _) => Deadline::reported_as(Some(timeout), Timeout::Connect),
         (None, timeout) => Deadline::after(timeout),
     };
     // The request is built (and checked) before any connection is made.
-    let mut exchange = match proxy.scheme() {
-        ProxyScheme::Http => {
+    let exchange = match proxy.scheme() {
+        ProxyScheme::Http | ProxyScheme::Https => {
             ProxyExchange::Http(ProxyConnect::new(host, port, proxy.credentials(), &options.config)?, false)
         }
         ProxyScheme::Socks5h => ProxyExchange::Socks5(Socks5Connect::new(host, port, proxy.credentials())?),
@@ -312,12 +334,44 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
             ProxyExchange::Socks5(Socks5Connect::new(&address.ip().to_string(), port, proxy.credentials())?)
         }
     };
-    let mut stream = connect_tcp(proxy.host(), proxy.port(), options).map_err(|error| match error {
+    #[cfg(not(feature = "tls"))]
+    if proxy.scheme() == ProxyScheme::Https {
+        return Err(Error::Unsupported("https:// proxies need the `tls` feature of rfc6455"));
+    }
+    let stream = connect_tcp(proxy.host(), proxy.port(), options).map_err(|error| match error {
         // Name the proxy, so that "connection refused" is not blamed on the server.
         Error::Io(error) => Error::Io(io::Error::new(error.kind(), format!("proxy {proxy}: {error}"))),
         other => other,
     })?;
+    #[cfg(feature = "tls")]
+    if proxy.scheme() == ProxyScheme::Https {
+        let tls = match &options.tls {
+            Some(tls) => tls.clone(),
+            None => super::ClientTls::shared_default()?,
+        };
+        // The TLS handshake with the proxy is part of reaching it: its
+        // timeout is the connect timeout's.
+        let stream =
+            tls.connect_until(stream, proxy.host(), deadline, options.write_timeout).map_err(|error| match error {
+                Error::Timeout(Timeout::Handshake) => deadline.expired(),
+                other => other,
+            })?;
+        let (stream, leftover) = run_exchange(stream, exchange, deadline, options)?;
+        return Ok((Link::ProxyTls(stream), leftover));
+    }
+    let (stream, leftover) = run_exchange(stream, exchange, deadline, options)?;
+    Ok((Link::Tcp(stream), leftover))
+}
 
+/// Sends the proxy its request and reads its answer, over `stream`, until
+/// the tunnel is open; returns the stream and the bytes that followed the
+/// answer.
+fn run_exchange<S: Transport>(
+    mut stream: S,
+    mut exchange: ProxyExchange,
+    deadline: Deadline,
+    options: &Options,
+) -> Result<(S, Vec<u8>), Error> {
     let mut buf = [0u8; 4096];
     loop {
         write_all_until(&mut stream, &exchange.take_output(), deadline, options.write_timeout)?;

@@ -50,15 +50,16 @@ pub struct Options {
     /// Disable Nagle's algorithm on TCP sockets. Default `true`: the adapter
     /// batches writes itself, so the kernel need not delay them.
     pub nodelay: bool,
-    /// Which proxy (HTTP or SOCKS5) a client goes through. Default
+    /// Which proxy (HTTP, HTTPS or SOCKS5) a client goes through. Default
     /// [`ProxyChoice::FromEnvironment`]. [`ClientBuilder::proxy`] and
     /// [`ClientBuilder::no_proxy`] override it.
     ///
     /// [`ClientBuilder::proxy`]: super::ClientBuilder::proxy
     /// [`ClientBuilder::no_proxy`]: super::ClientBuilder::no_proxy
     pub proxy: ProxyChoice,
-    /// How a client speaks TLS to `wss://` servers: trusted roots and the
-    /// rest of the rustls configuration. Default `None`:
+    /// How a client speaks TLS to `wss://` servers (and `https://`
+    /// proxies): trusted roots and the rest of the rustls configuration.
+    /// Default `None`:
     /// [`ClientTls::new`](super::ClientTls::new) (platform and bundled roots),
     /// built once per process.
     #[cfg(feature = "tls")]

@@ -1,5 +1,6 @@
 //! [`MaybeTls`]: the stream of a connection made by [`connect`](super::connect)
-//! or served by [`Server`](super::Server), plain TCP or TLS over TCP.
+//! or served by [`Server`](super::Server), plain TCP or TLS over TCP (and,
+//! through an `https://` proxy, TLS to the proxy beneath).
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::TcpStream;
@@ -22,6 +23,17 @@ pub enum MaybeTls {
     /// TLS over TCP (`wss://`).
     #[cfg(feature = "tls")]
     Tls(super::TlsStream<TcpStream>),
+    /// `ws://` through an `https://` proxy: TLS to the proxy, and the
+    /// tunnel to the server inside it, so encrypted only as far as the
+    /// proxy. The session is the proxy's.
+    #[cfg(feature = "tls")]
+    ProxyTls(super::TlsStream<TcpStream>),
+    /// `wss://` through an `https://` proxy: TLS to the server inside the
+    /// tunnel, inside TLS to the proxy. The outer stream's session is the
+    /// proxy's; [`TlsStream::with_session`](super::TlsStream::with_session)
+    /// of this one is the server's.
+    #[cfg(feature = "tls")]
+    TlsOverProxyTls(super::TlsStream<super::TlsStream<TcpStream>>),
 }
 
 impl MaybeTls {
@@ -30,13 +42,23 @@ impl MaybeTls {
         match self {
             Self::Plain(stream) => stream,
             #[cfg(feature = "tls")]
-            Self::Tls(stream) => stream.get_ref(),
+            Self::Tls(stream) | Self::ProxyTls(stream) => stream.get_ref(),
+            #[cfg(feature = "tls")]
+            Self::TlsOverProxyTls(stream) => stream.get_ref().get_ref(),
         }
     }
 
-    /// Whether the stream is encrypted.
+    /// Whether the stream is encrypted to the server (`wss://`). A `ws://`
+    /// connection through an `https://` proxy is encrypted only as far as
+    /// the proxy, and is not.
     pub fn is_tls(&self) -> bool {
-        !matches!(self, Self::Plain(_))
+        match self {
+            Self::Plain(_) => false,
+            #[cfg(feature = "tls")]
+            Self::ProxyTls(_) => false,
+            #[cfg(feature = "tls")]
+            Self::Tls(_) | Self::TlsOverProxyTls(_) => true,
+        }
     }
 }
 
@@ -46,7 +68,9 @@ macro_rules! each {
         match $self {
             MaybeTls::Plain($stream) => $body,
             #[cfg(feature = "tls")]
-            MaybeTls::Tls($stream) => $body,
+            MaybeTls::Tls($stream) | MaybeTls::ProxyTls($stream) => $body,
+            #[cfg(feature = "tls")]
+            MaybeTls::TlsOverProxyTls($stream) => $body,
         }
     };
 }
@@ -89,6 +113,10 @@ impl Transport for MaybeTls {
             Self::Plain(stream) => Self::Plain(Transport::try_clone(stream)?),
             #[cfg(feature = "tls")]
             Self::Tls(stream) => Self::Tls(stream.try_clone()?),
+            #[cfg(feature = "tls")]
+            Self::ProxyTls(stream) => Self::ProxyTls(stream.try_clone()?),
+            #[cfg(feature = "tls")]
+            Self::TlsOverProxyTls(stream) => Self::TlsOverProxyTls(stream.try_clone()?),
         })
     }
 }

@@ -16,8 +16,9 @@
 //!   section 15.2). Bytes after the final response head belong to the tunnel
 //!   and are handed back in [`Tunnel::leftover`].
 //! - [`ProxyUrl`] parses a proxy URL, `http://[user:password@]host[:port]`
-//!   (port 80 by default) or `socks5://` / `socks5h://` (port 1080), as found
-//!   in `HTTP_PROXY` and friends.
+//!   (port 80 by default), `https://` (the same exchange inside TLS to the
+//!   proxy; port 443) or `socks5://` / `socks5h://` (port 1080), as found in
+//!   `HTTP_PROXY` and friends.
 //! - [`no_proxy_matches`] answers whether a `NO_PROXY` list exempts a host.
 //!
 //! Nothing here reads the environment or a socket: the
@@ -45,18 +46,10 @@ pub enum ProxyError {
     /// The proxy URL is not `scheme://[user:password@]host[:port][/]`.
     #[error("invalid proxy URL: {0}")]
     InvalidUrl(&'static str),
-    /// The proxy URL names a scheme other than `http`, `socks5` and
-    /// `socks5h` (such as `socks4`).
-    #[error("unsupported proxy scheme {0:?}: http://, socks5:// and socks5h:// proxies are supported")]
+    /// The proxy URL names a scheme other than `http`, `https`, `socks5`
+    /// and `socks5h` (such as `socks4`).
+    #[error("unsupported proxy scheme {0:?}: http://, https://, socks5:// and socks5h:// proxies are supported")]
     UnsupportedScheme(String),
-    /// The proxy URL is `https://`: TLS to the proxy itself is not supported
-    /// yet. An `http://` proxy still carries `wss://` end to end, since
-    /// `CONNECT` tunnels the TLS bytes untouched.
-    #[error(
-        "https:// proxies (TLS to the proxy itself) are not supported yet: use an http:// proxy URL, which still \
-         tunnels wss:// end to end"
-    )]
-    TlsProxyUnsupported,
     /// The host or port to tunnel to cannot be written in a `CONNECT`
     /// request (empty, a control character, a character outside RFC 3986's
     /// host syntax, or port 0).
@@ -414,14 +407,14 @@ fn basic_credentials(user: &str, password: &str) -> Result<String, ProxyError> {
 // ---------------------------------------------------------------------------
 
 /// A proxy: `scheme://[user:password@]host[:port][/]`, where the scheme is
-/// `http` (see [`ProxyConnect`]), `socks5` or `socks5h` (see
+/// `http` or `https` (see [`ProxyConnect`]), `socks5` or `socks5h` (see
 /// [`Socks5Connect`] and [`ProxyScheme`]).
 ///
-/// The port defaults to 80 for `http` and 1080 for SOCKS5. A URL without a
-/// scheme (`proxy.example:3128`, as often found in `HTTP_PROXY`) is taken as
-/// `http://`. The user name and password are percent-decoded. `https://`
-/// proxies are refused with [`ProxyError::TlsProxyUnsupported`], other
-/// schemes with [`ProxyError::UnsupportedScheme`].
+/// The port defaults to 80 for `http`, 443 for `https` and 1080 for SOCKS5.
+/// A URL without a scheme (`proxy.example:3128`, as often found in
+/// `HTTP_PROXY`) is taken as `http://`. The user name and password are
+/// percent-decoded. Other schemes are refused with
+/// [`ProxyError::UnsupportedScheme`].
 ///
 /// Neither `Debug` nor `Display` shows the password.
 ///
@@ -458,6 +451,7 @@ impl fmt::Display for ProxyUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = match self.scheme {
             ProxyScheme::Http => "http",
+            ProxyScheme::Https => "https",
             ProxyScheme::Socks5 => "socks5",
             ProxyScheme::Socks5h => "socks5h",
         };
@@ -475,6 +469,11 @@ impl fmt::Display for ProxyUrl {
 pub enum ProxyScheme {
     /// `http://`: an HTTP proxy's `CONNECT` tunnel ([`ProxyConnect`]).
     Http,
+    /// `https://`: the same `CONNECT` exchange inside TLS to the proxy
+    /// itself, which then carries the tunnel (and, for `wss://`, the
+    /// server's own TLS inside it), so that the proxy's name, the target's
+    /// name and the credentials cross the network encrypted.
+    Https,
     /// `socks5://`: a SOCKS5 proxy ([`Socks5Connect`]); the client resolves
     /// the server's name and sends the proxy an address.
     Socks5,
@@ -488,8 +487,7 @@ impl ProxyUrl {
     ///
     /// # Errors
     ///
-    /// [`ProxyError::InvalidUrl`], [`ProxyError::UnsupportedScheme`],
-    /// [`ProxyError::TlsProxyUnsupported`] or
+    /// [`ProxyError::InvalidUrl`], [`ProxyError::UnsupportedScheme`] or
     /// [`ProxyError::InvalidCredentials`].
     pub fn parse(url: &str) -> Result<Self, ProxyError> {
         let url = url.trim_matches(|c: char| c.is_ascii_whitespace());
@@ -508,7 +506,7 @@ impl ProxyUrl {
                 } else if scheme.eq_ignore_ascii_case("socks5h") {
                     (ProxyScheme::Socks5h, rest)
                 } else if scheme.eq_ignore_ascii_case("https") {
-                    return Err(ProxyError::TlsProxyUnsupported);
+                    (ProxyScheme::Https, rest)
                 } else {
                     return Err(ProxyError::UnsupportedScheme(scheme.to_owned()));
                 }
@@ -526,7 +524,7 @@ impl ProxyUrl {
                 let user = percent_decode(user)?;
                 let password = percent_decode(password)?;
                 // Checked now rather than at CONNECT time.
-                if scheme == ProxyScheme::Http {
+                if matches!(scheme, ProxyScheme::Http | ProxyScheme::Https) {
                     basic_credentials(&user, &password)?;
                 } else {
                     socks5::authentication_request(&user, &password)?;
@@ -558,8 +556,11 @@ impl ProxyUrl {
             return Err(ProxyError::InvalidUrl("invalid characters in the host"));
         }
         let port = match port {
-            None if scheme == ProxyScheme::Http => 80,
-            None => 1080,
+            None => match scheme {
+                ProxyScheme::Http => 80,
+                ProxyScheme::Https => 443,
+                ProxyScheme::Socks5 | ProxyScheme::Socks5h => 1080,
+            },
             Some(p) => parse_port(p).ok_or(ProxyError::InvalidUrl("invalid port"))?,
         };
         Ok(Self { scheme, host: host.to_owned(), port, credentials })
@@ -576,7 +577,8 @@ impl ProxyUrl {
         &self.host
     }
 
-    /// The proxy's port (unless given, 80 for `http`, 1080 for SOCKS5).
+    /// The proxy's port (unless given, 80 for `http`, 443 for `https`, 1080
+    /// for SOCKS5).
     pub fn port(&self) -> u16 {
         self.port
     }
