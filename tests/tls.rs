@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 #[path = "support/microsocks.rs"]
 mod microsocks;
+#[path = "support/stunnel.rs"]
+mod stunnel;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 
@@ -436,6 +438,54 @@ fn wss_through_tinyproxy() {
     assert_eq!(ws.read().unwrap(), Message::Text("through the tunnel".into()));
     ws.close(CloseCode::NORMAL, "").unwrap();
     assert!(proxy.logs().contains("CONNECT"), "tinyproxy saw no CONNECT: {}", proxy.logs());
+}
+
+/// wss:// through a real `https://` proxy: stunnel's TLS in front of
+/// tinyproxy. TLS to stunnel (checked against 127.0.0.1 and the proxy's own
+/// authority), CONNECT to tinyproxy inside it, then TLS to the server inside
+/// the tunnel; and ws:// through the same pair.
+#[test]
+fn wss_and_ws_through_stunnel_and_tinyproxy() {
+    let (Some(stunnel_binary), Some(tinyproxy_binary)) = (stunnel::Stunnel::binary(), tinyproxy::Tinyproxy::binary())
+    else {
+        eprintln!(
+            "SKIP: stunnel4 or tinyproxy is not installed (apt-get install stunnel4 tinyproxy): the https:// proxy \
+             test did not run"
+        );
+        return;
+    };
+    let (proxy_pki, server_pki) = (pki(&["127.0.0.1"]), pki(&["localhost"]));
+    let echo = echo_server(&server_pki);
+    let tinyproxy = tinyproxy::Tinyproxy::start(&tinyproxy_binary, echo.port());
+    let stunnel = stunnel::Stunnel::start(&stunnel_binary, &proxy_pki.cert_pem, &proxy_pki.key_pem, tinyproxy.addr);
+    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
+    let mut options = options();
+    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
+    let connected = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
+        .unwrap()
+        .options(options)
+        .proxy(&format!("https://{}", stunnel.addr))
+        .unwrap()
+        .connect();
+    let (mut ws, _) = connected
+        .unwrap_or_else(|e| panic!("wss through stunnel and tinyproxy: {e}\n{}\n{}", stunnel.logs(), tinyproxy.logs()));
+    assert!(matches!(ws.get_ref(), MaybeTls::TlsOverProxyTls(_)));
+    echo_through(&mut ws);
+    assert!(tinyproxy.logs().contains("CONNECT"), "tinyproxy saw no CONNECT: {}", tinyproxy.logs());
+    // ws:// through the same pair, to a plain server; tinyproxy allows
+    // CONNECT to one port, so the plain server gets a tinyproxy of its own.
+    let plain = plain_echo_server();
+    let tinyproxy = tinyproxy::Tinyproxy::start(&tinyproxy_binary, plain.port());
+    let stunnel = stunnel::Stunnel::start(&stunnel_binary, &proxy_pki.cert_pem, &proxy_pki.key_pem, tinyproxy.addr);
+    let (mut ws, _) = ClientBuilder::new(&format!("ws://127.0.0.1:{}/", plain.port()))
+        .unwrap()
+        .options(client_options(&proxy_pki))
+        .proxy(&format!("https://{}", stunnel.addr))
+        .unwrap()
+        .connect()
+        .unwrap_or_else(|e| panic!("ws through stunnel and tinyproxy: {e}\n{}", stunnel.logs()));
+    assert!(matches!(ws.get_ref(), MaybeTls::ProxyTls(_)));
+    echo_through(&mut ws);
 }
 
 #[test]
