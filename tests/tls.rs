@@ -657,6 +657,43 @@ fn wss_through_an_https_proxy() {
     assert!(proxy_thread.join().unwrap().starts_with(&format!("CONNECT localhost:{} HTTP/1.1\r\n", echo.port())));
 }
 
+/// A split connection over TLS inside TLS: one thread sends while another
+/// reads the echoes, each layer's lock taken by both.
+#[test]
+fn split_full_duplex_through_an_https_proxy() {
+    let proxy_pki = pki(&["127.0.0.1"]);
+    let server_pki = pki(&["localhost"]);
+    let echo = echo_server(&server_pki);
+    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
+    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
+    let mut options = options();
+    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
+    let (ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
+        .unwrap()
+        .options(options)
+        .proxy(&format!("https://{proxy}"))
+        .unwrap()
+        .connect()
+        .expect("wss through the https proxy");
+    let (mut reader, writer) = ws.split().unwrap();
+    let sender = {
+        let writer = writer.clone();
+        thread::spawn(move || {
+            for i in 0..500u32 {
+                writer.send_binary(&message(i, 0x5A)).unwrap();
+            }
+        })
+    };
+    for i in 0..500u32 {
+        assert_eq!(reader.read().unwrap(), Message::Binary(message(i, 0x5A)), "echo {i}");
+    }
+    sender.join().unwrap();
+    writer.close(CloseCode::NORMAL, "done").unwrap();
+    assert!(matches!(reader.read(), Ok(Message::Close(_))));
+    drop((reader, writer));
+    proxy_thread.join().unwrap();
+}
+
 /// The proxy's certificate is checked like a server's: one the client's
 /// roots do not vouch for ends the connection before any CONNECT is sent.
 #[test]
