@@ -14,8 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rfc6455::blocking::{
-    Accepted, ClientBuilder, Error, Incoming, MaybeTls, Options, Reply, Timeout, Transport, WebSocket, accept_with,
-    connect,
+    Accepted, ClientBuilder, Error, Incoming, MaybeTls, Options, Reply, Server, Timeout, Transport, WebSocket,
+    accept_with, connect,
 };
 use rfc6455::{Accept, CloseCode, Config, Connection, Event, HandshakeError, Message, PreparedMessage, Response, Role};
 
@@ -1371,4 +1371,51 @@ fn prepared_messages_reach_clients_through_websocket_and_split_writers() {
     }
     join(server);
     assert!(message.is_compressed(), "sent compressed, once");
+}
+
+/// `Server::max_connections`: beyond the limit a connection is answered 503
+/// and closed at once, without waiting for its request; when a connection
+/// ends its slot is free again.
+#[test]
+fn a_server_at_its_connection_limit_turns_new_connections_away() {
+    let server = Server::bind("127.0.0.1:0").unwrap().with_options(options()).max_connections(2);
+    let addr = server.local_addr().unwrap();
+    thread::spawn(move || {
+        server.serve(
+            |_| Reply::accept(),
+            |mut ws, ()| {
+                let _ = echo(&mut ws);
+            },
+        )
+    });
+    let mut first = client(addr, options());
+    let mut second = client(addr, options());
+    // A third connection that sends nothing reads the whole answer, then EOF.
+    let mut third = TcpStream::connect(addr).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let answer = String::from_utf8(read_to_end_bounded(&mut third).unwrap()).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(answer.contains("Connection: close\r\n"), "{answer}");
+    // A client is refused (the 503, or a reset if its request arrived after
+    // the server closed), and the two connections are still served.
+    let url = url(addr, "/");
+    assert!(ClientBuilder::new(&url).unwrap().options(options()).connect().is_err());
+    for ws in [&mut first, &mut second] {
+        ws.send_text("still here").unwrap();
+        assert_eq!(ws.read().unwrap(), Message::Text("still here".into()));
+    }
+    // One ends; its slot comes back once its handler returns.
+    first.close(CloseCode::NORMAL, "").unwrap();
+    assert!(matches!(first.read(), Err(Error::Closed)));
+    let mut served = None;
+    for _ in 0..500 {
+        if let Ok((ws, _)) = ClientBuilder::new(&url).unwrap().options(options()).connect() {
+            served = Some(ws);
+            break;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let mut fourth = served.expect("no connection served within 5 s after one ended");
+    fourth.send_text("in").unwrap();
+    assert_eq!(fourth.read().unwrap(), Message::Text("in".into()));
 }

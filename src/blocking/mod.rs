@@ -25,7 +25,7 @@ mod websocket;
 pub use client::{ClientBuilder, connect};
 pub use error::{Error, Timeout};
 pub use options::{Options, ProxyChoice};
-pub use server::{Accepted, Incoming, Reply, Server, accept, accept_with};
+pub use server::{Accepted, DEFAULT_MAX_CONNECTIONS, Incoming, Reply, Server, accept, accept_with};
 pub use split::{Reader, Writer};
 pub use stream::MaybeTls;
 #[cfg(feature = "tls")]

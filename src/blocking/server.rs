@@ -4,7 +4,9 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::Duration;
 
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
@@ -199,6 +201,34 @@ fn respond_and_close<S: Transport>(
 /// default size of the connection threads.
 const HANDSHAKE_STACK: usize = 256 << 10;
 
+/// How many connections [`Server::serve`] holds at once unless told
+/// otherwise ([`Server::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How long [`Server::serve`] waits before accepting again when the process
+/// or the system is out of file descriptors, or the kernel out of memory
+/// (the pending connection stays queued, so accepting at once would fail
+/// again at once, in a loop that holds a core).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// One connection counted against [`Server::max_connections`], from its
+/// acceptance to the end of its handler (or of its failed handshake).
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    /// A slot if fewer than `max` are taken.
+    fn take(live: &Arc<AtomicUsize>, max: usize) -> Option<Self> {
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        Some(Self(Arc::clone(live)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// TLS when configured, then the WebSocket handshake, within one deadline.
 fn handshake<T, F>(
     stream: TcpStream,
@@ -248,6 +278,7 @@ pub struct Server {
     listener: TcpListener,
     options: Options,
     tls: TlsSetting,
+    max_connections: usize,
 }
 
 /// The certificate a [`Server`] serves with, if any (nothing to hold without
@@ -258,7 +289,23 @@ struct TlsSetting(#[cfg(feature = "tls")] Option<super::ServerTls>);
 impl Server {
     /// Listens on `addr` with default [`Options`].
     pub fn bind(addr: impl ToSocketAddrs) -> io::Result<Self> {
-        Ok(Self { listener: TcpListener::bind(addr)?, options: Options::default(), tls: TlsSetting::default() })
+        Ok(Self {
+            listener: TcpListener::bind(addr)?,
+            options: Options::default(),
+            tls: TlsSetting::default(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        })
+    }
+
+    /// At most this many connections at once in [`serve`](Self::serve)
+    /// (default [`DEFAULT_MAX_CONNECTIONS`]), counting those still in their
+    /// handshake: each holds a thread and a socket. A connection beyond it
+    /// is answered `503 Service Unavailable` and closed at once (over TLS,
+    /// closed), without a thread, so that a client can back off and retry
+    /// and a flood of connections costs the server no more than the limit.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
     }
 
     /// Serves every connection over TLS with this certificate (the `tls`
@@ -310,6 +357,9 @@ impl Server {
     /// goes to `decide`, and an accepted connection to `handle` with the
     /// context `decide` gave. Failed handshakes have already been answered and
     /// are dropped, and so is a connection whose thread cannot be started.
+    /// Beyond [`max_connections`](Self::max_connections) a connection is
+    /// turned away with a 503. When file descriptors run out, accepting
+    /// pauses briefly and resumes.
     /// Returns only if accepting fails for a reason other than a transient one.
     pub fn serve<T, D, H>(&self, decide: D, handle: H) -> io::Result<()>
     where
@@ -319,20 +369,30 @@ impl Server {
     {
         let decide = Arc::new(decide);
         let handle = Arc::new(handle);
+        let live = Arc::new(AtomicUsize::new(0));
         loop {
             let stream = match self.accept_stream() {
                 Ok(stream) => stream,
-                // The peer gave up before we accepted, or descriptors ran out
-                // for a moment: keep serving.
+                // The peer gave up before we accepted: keep serving.
                 Err(error)
                     if matches!(
                         error.kind(),
                         io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
-                    ) || error.raw_os_error() == Some(24) =>
+                    ) =>
                 {
                     continue;
                 }
+                // Out of descriptors (EMFILE, ENFILE) or kernel memory
+                // (ENOBUFS, ENOMEM) for a moment: wait for connections to end.
+                Err(error) if matches!(error.raw_os_error(), Some(24 | 23 | 105 | 12)) => {
+                    thread::sleep(ACCEPT_BACKOFF);
+                    continue;
+                }
                 Err(error) => return Err(error),
+            };
+            let Some(slot) = Slot::take(&live, self.max_connections) else {
+                self.turn_away(stream);
+                continue;
             };
             let decide = Arc::clone(&decide);
             let handle = Arc::clone(&handle);
@@ -350,9 +410,27 @@ impl Server {
                     if let Ok(Accepted::WebSocket(ws, context)) =
                         handshake(stream, &options, &tls, |request| decide(request))
                     {
-                        let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || handle(ws, context));
+                        let _ = thread::Builder::new().name("rfc6455-conn".into()).spawn(move || {
+                            let _slot = slot;
+                            handle(ws, context);
+                        });
                     }
                 });
+        }
+    }
+
+    /// Answers a connection beyond the limit with 503 and closes it, without
+    /// reading its request or waiting: the answer fits the socket's send
+    /// buffer (a write that would block is given up on).
+    fn turn_away(&self, stream: TcpStream) {
+        #[cfg(feature = "tls")]
+        if self.tls.0.is_some() {
+            return;
+        }
+        let answer = Response::new(503).body("Too many connections; try again later.\n").to_bytes_closing();
+        if let (Ok(answer), Ok(())) = (answer, stream.set_nonblocking(true)) {
+            let _ = io::Write::write(&mut &stream, &answer);
+            let _ = stream.shutdown(std::net::Shutdown::Write);
         }
     }
 }
