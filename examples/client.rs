@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --release --example client -- ws://127.0.0.1:9001/ [--reconnect] [--ping-interval SECS] [--protocol NAME]
-//!     [--proxy http://[user:pass@]host:port | --no-proxy]
+//!     [--proxy http://[user:pass@]host:port | --no-proxy]   (or https://, socks5://, socks5h://)
 //! cargo run --release --features tls --example client -- wss://127.0.0.1:9443/ [--ca-file ca.pem] ...
 //! ```
 //!
@@ -37,9 +37,10 @@ usage: client URL [--ca-file FILE] [--reconnect] [--ping-interval SECS] [--proto
   --ping-interval SECS  send a keepalive ping after SECS of silence; give up if
                         nothing comes back within SECS more
   --protocol NAME       offer this subprotocol (repeat to offer several)
-  --proxy URL           connect through this HTTP proxy (CONNECT tunnel):
-                        http://[user:password@]host[:port]; without it, the
-                        HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY
+  --proxy URL           connect through this proxy: http://, https:// (TLS to
+                        the proxy, --features tls), socks5:// or socks5h://,
+                        as scheme://[user:password@]host[:port]; without it,
+                        the HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY
                         environment variables decide
   --no-proxy            connect directly, whatever the environment says
 
