@@ -20,6 +20,9 @@ use tinyproxy::Tinyproxy;
 #[path = "support/microsocks.rs"]
 mod microsocks;
 use microsocks::Microsocks;
+#[path = "support/relay.rs"]
+mod relay;
+use relay::{copy_until_eof, read_head};
 
 use rfc6455::blocking::{Accepted, ClientBuilder, Error, Options, ProxyChoice, Reply, accept_with};
 use rfc6455::{
@@ -499,34 +502,9 @@ fn exchange(ws: &mut rfc6455::blocking::WebSocket<rfc6455::blocking::MaybeTls>) 
     assert!(matches!(ws.read(), Err(Error::Closed)));
 }
 
-/// Reads up to the end of an HTTP head (byte by byte, bounded).
-fn read_head(stream: &mut TcpStream) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert!(head.len() < 16 << 10, "head too long");
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            Ok(_) => break,
-            Err(e) => panic!("reading the CONNECT request: {e}"),
-        }
-    }
-    String::from_utf8(head).expect("ASCII head")
-}
-
 /// Copies bytes one way until EOF or an error, then half-closes the other side.
 fn pump(mut from: TcpStream, mut to: TcpStream) {
-    let mut buf = [0u8; 16 << 10];
-    loop {
-        match from.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        }
-    }
+    copy_until_eof(&mut from, &mut to);
     let _ = to.shutdown(Shutdown::Write);
 }
 

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 #[path = "support/microsocks.rs"]
 mod microsocks;
+#[path = "support/relay.rs"]
+mod relay;
+use relay::{copy_until_eof, read_head};
 #[path = "support/stunnel.rs"]
 mod stunnel;
 #[path = "support/tinyproxy.rs"]
@@ -458,12 +461,9 @@ fn wss_and_ws_through_stunnel_and_tinyproxy() {
     let echo = echo_server(&server_pki);
     let tinyproxy = tinyproxy::Tinyproxy::start(&tinyproxy_binary, echo.port());
     let stunnel = stunnel::Stunnel::start(&stunnel_binary, &proxy_pki.cert_pem, &proxy_pki.key_pem, tinyproxy.addr);
-    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
-    let mut options = options();
-    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
     let connected = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
         .unwrap()
-        .options(options)
+        .options(options_trusting(&[&proxy_pki, &server_pki]))
         .proxy(&format!("https://{}", stunnel.addr))
         .unwrap()
         .connect();
@@ -517,30 +517,9 @@ fn wss_through_microsocks() {
     ws.close(CloseCode::NORMAL, "").unwrap();
 }
 
-/// Reads an HTTP head (up to the blank line) from `stream`, byte by byte,
-/// bounded.
-fn read_head(stream: &mut impl Read) -> String {
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        assert!(head.len() < 16 << 10, "head too long");
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            Ok(_) => break,
-            Err(e) => panic!("reading the CONNECT request: {e}"),
-        }
-    }
-    String::from_utf8(head).expect("ASCII head")
-}
-
 /// Copies bytes from `from` to `to` until EOF or an error, then shuts `to`.
 fn pump<R: Read, W: Write + rfc6455::blocking::Transport>(mut from: R, mut to: W) {
-    let mut buf = [0u8; 16 << 10];
-    while let Ok(n @ 1..) = from.read(&mut buf) {
-        if to.write_all(&buf[..n]).and_then(|()| to.flush()).is_err() {
-            break;
-        }
-    }
+    copy_until_eof(&mut from, &mut to);
     let _ = rfc6455::blocking::Transport::shutdown(&to);
 }
 
@@ -626,25 +605,38 @@ fn ws_through_an_https_proxy() {
     );
 }
 
+/// Options whose TLS trusts the authorities of every `pki` given (a proxy's
+/// and a server's).
+fn options_trusting(pkis: &[&TestPki]) -> Options {
+    let roots: String = pkis.iter().map(|pki| pki.ca_pem.as_str()).collect();
+    let mut options = options();
+    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
+    options
+}
+
+/// A `wss://` connection to a TLS echo server through a fake `https://`
+/// proxy; also the proxy's address, the server's port and the proxy thread.
+fn wss_through_https_proxy() -> (WebSocket<MaybeTls>, SocketAddr, u16, thread::JoinHandle<String>) {
+    let proxy_pki = pki(&["127.0.0.1"]);
+    let server_pki = pki(&["localhost"]);
+    let echo = echo_server(&server_pki);
+    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
+    let (ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
+        .unwrap()
+        .options(options_trusting(&[&proxy_pki, &server_pki]))
+        .proxy(&format!("https://{proxy}"))
+        .unwrap()
+        .connect()
+        .expect("wss through the https proxy");
+    (ws, proxy, echo.port(), proxy_thread)
+}
+
 /// `wss://` through an `https://` proxy: TLS to the server inside the
 /// tunnel inside TLS to the proxy, each checked against its own name and
 /// its own authority.
 #[test]
 fn wss_through_an_https_proxy() {
-    let proxy_pki = pki(&["127.0.0.1"]);
-    let server_pki = pki(&["localhost"]);
-    let echo = echo_server(&server_pki);
-    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
-    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
-    let mut options = options();
-    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
-    let (mut ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
-        .unwrap()
-        .options(options)
-        .proxy(&format!("https://{proxy}"))
-        .unwrap()
-        .connect()
-        .expect("wss through the https proxy");
+    let (mut ws, proxy, echo_port, proxy_thread) = wss_through_https_proxy();
     assert!(ws.get_ref().is_tls());
     let MaybeTls::TlsOverProxyTls(tls) = ws.get_ref() else { panic!("not TLS inside TLS: {:?}", ws.get_ref()) };
     // The inner session is the server's, the outer one the proxy's.
@@ -654,27 +646,14 @@ fn wss_through_an_https_proxy() {
     assert_eq!(ws.get_ref().tcp().peer_addr().unwrap(), proxy);
     echo_through(&mut ws);
     drop(ws);
-    assert!(proxy_thread.join().unwrap().starts_with(&format!("CONNECT localhost:{} HTTP/1.1\r\n", echo.port())));
+    assert!(proxy_thread.join().unwrap().starts_with(&format!("CONNECT localhost:{echo_port} HTTP/1.1\r\n")));
 }
 
 /// A split connection over TLS inside TLS: one thread sends while another
 /// reads the echoes, each layer's lock taken by both.
 #[test]
 fn split_full_duplex_through_an_https_proxy() {
-    let proxy_pki = pki(&["127.0.0.1"]);
-    let server_pki = pki(&["localhost"]);
-    let echo = echo_server(&server_pki);
-    let (proxy, proxy_thread) = https_proxy(&proxy_pki, echo);
-    let roots = format!("{}{}", proxy_pki.ca_pem, server_pki.ca_pem);
-    let mut options = options();
-    options.tls = Some(ClientTls::with_roots(TlsRoots::from_pem(roots.as_bytes()).unwrap()).unwrap());
-    let (ws, _) = ClientBuilder::new(&format!("wss://localhost:{}/", echo.port()))
-        .unwrap()
-        .options(options)
-        .proxy(&format!("https://{proxy}"))
-        .unwrap()
-        .connect()
-        .expect("wss through the https proxy");
+    let (ws, _, _, proxy_thread) = wss_through_https_proxy();
     let (mut reader, writer) = ws.split().unwrap();
     let sender = {
         let writer = writer.clone();
