@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
 use tinyproxy::Tinyproxy;

@@ -16,6 +16,8 @@ mod microsocks;
 #[path = "support/relay.rs"]
 mod relay;
 use relay::{copy_until_eof, read_head};
+#[path = "support/daemon.rs"]
+mod daemon;
 #[path = "support/stunnel.rs"]
 mod stunnel;
 #[path = "support/tinyproxy.rs"]
