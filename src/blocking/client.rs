@@ -84,9 +84,9 @@ impl ClientBuilder {
         self
     }
 
-    /// Goes through this proxy (`http://`, `socks5://` or `socks5h://`
-    /// `[user:password@]host[:port]`, see [`ProxyUrl`]) with a `CONNECT`
-    /// tunnel, whatever the environment and [`Options::proxy`] say.
+    /// Goes through this proxy (`http://`, `https://`, `socks5://` or
+    /// `socks5h://` `[user:password@]host[:port]`, see [`ProxyUrl`]) with a
+    /// `CONNECT` tunnel, whatever the environment and [`Options::proxy`] say.
     ///
     /// ```no_run
     /// use rfc6455::blocking::ClientBuilder;

@@ -67,8 +67,9 @@ pub struct Options {
 }
 
 /// Which proxy a client reaches its server through: an HTTP proxy's
-/// `CONNECT` tunnel (see [`ProxyConnect`](crate::ProxyConnect)) or a SOCKS5
-/// proxy's (see [`Socks5Connect`](crate::Socks5Connect)).
+/// `CONNECT` tunnel (see [`ProxyConnect`](crate::ProxyConnect); inside TLS
+/// to the proxy for `https://`) or a SOCKS5 proxy's (see
+/// [`Socks5Connect`](crate::Socks5Connect)).
 ///
 /// ```
 /// use rfc6455::{ProxyUrl, blocking::{Options, ProxyChoice}};

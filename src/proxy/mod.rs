@@ -4,10 +4,12 @@
 //! name and password, RFC 1929).
 //!
 //! A client that must go through an HTTP proxy opens a TCP connection to the
-//! proxy, sends `CONNECT host:port HTTP/1.1` and reads the proxy's answer. Any
-//! 2xx (Successful) status turns the connection into a blind tunnel to
-//! `host:port`: from then on the WebSocket handshake (or TLS, for `wss://`)
-//! runs over it as if the connection were direct. Anything else is a refusal.
+//! proxy (and TLS over it, for an `https://` proxy: the exchange below is the
+//! same, inside), sends `CONNECT host:port HTTP/1.1` and reads the proxy's
+//! answer. Any 2xx (Successful) status turns the connection into a blind
+//! tunnel to `host:port`: from then on the WebSocket handshake (or TLS, for
+//! `wss://`) runs over it as if the connection were direct. Anything else is
+//! a refusal.
 //!
 //! - [`ProxyConnect`] builds the request ([`request_bytes`]) and reads the
 //!   answer incrementally ([`receive`]), in linear time however the bytes are
