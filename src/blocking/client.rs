@@ -149,10 +149,7 @@ impl ClientBuilder {
 
     #[cfg(feature = "tls")]
     fn connect_tls(self) -> Result<(WebSocket<MaybeTls>, HandshakeResponse), Error> {
-        let tls = match &self.options.tls {
-            Some(tls) => tls.clone(),
-            None => super::ClientTls::shared_default()?,
-        };
+        let tls = super::ClientTls::for_options(&self.options)?;
         let (link, leftover) = self.open_link()?;
         if !leftover.is_empty() {
             // The server cannot speak before our ClientHello.
@@ -345,10 +342,7 @@ fn tunnel(proxy: &ProxyUrl, host: &str, port: u16, options: &Options) -> Result<
     })?;
     #[cfg(feature = "tls")]
     if proxy.scheme() == ProxyScheme::Https {
-        let tls = match &options.tls {
-            Some(tls) => tls.clone(),
-            None => super::ClientTls::shared_default()?,
-        };
+        let tls = super::ClientTls::for_options(options)?;
         // The TLS handshake with the proxy is part of reaching it: its
         // timeout is the connect timeout's.
         let stream =

@@ -255,8 +255,17 @@ impl ClientTls {
         &self.config
     }
 
+    /// The configuration `options` asks for: [`Options::tls`](super::Options::tls),
+    /// or the shared default when that is `None`.
+    pub(crate) fn for_options(options: &Options) -> Result<Self, TlsError> {
+        match &options.tls {
+            Some(tls) => Ok(tls.clone()),
+            None => Self::shared_default(),
+        }
+    }
+
     /// The configuration used when [`Options::tls`](super::Options::tls) is `None`.
-    pub(crate) fn shared_default() -> Result<Self, TlsError> {
+    fn shared_default() -> Result<Self, TlsError> {
         static DEFAULT: OnceLock<ClientTls> = OnceLock::new();
         if let Some(tls) = DEFAULT.get() {
             return Ok(tls.clone());
