@@ -1,4 +1,4 @@
-//! A program the tests start on a loopback port (tinyproxy, stunnel), with
+//! A program the tests start on a loopback port (tinyproxy, stunnel, microsocks), with
 //! its files in a temp dir of its own: spawned, waited for (bounded) until it
 //! listens, killed and cleaned up on drop. Included with `#[path]` by every
 //! test file that includes a module built on it.
@@ -24,6 +24,16 @@ impl Drop for Daemon {
 }
 
 impl Daemon {
+    /// Where the first of `names` that is installed lives: the directories
+    /// of `PATH`, then the system ones a test runner's `PATH` may lack.
+    pub(crate) fn find(names: &[&str]) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+            .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"].map(PathBuf::from))
+            .collect();
+        names.iter().flat_map(|name| dirs.iter().map(move |dir| dir.join(name))).find(|path| path.is_file())
+    }
+
     /// A new temp dir for `name`'s files (`tag` keeps several of one test
     /// process apart) and a free loopback address for it to listen on: the
     /// programs take a fixed port in their configuration, so one is bound

@@ -19,10 +19,7 @@ pub(crate) struct Stunnel {
 impl Stunnel {
     /// The stunnel binary, if installed (Debian names it `stunnel4`).
     pub(crate) fn binary() -> Option<PathBuf> {
-        ["/usr/bin/stunnel4", "/usr/bin/stunnel", "/usr/local/bin/stunnel"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
+        Daemon::find(&["stunnel4", "stunnel"])
     }
 
     /// Starts stunnel accepting TLS with `cert_pem` and `key_pem`, and

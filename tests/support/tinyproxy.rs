@@ -18,17 +18,7 @@ pub(crate) struct Tinyproxy {
 impl Tinyproxy {
     /// Where tinyproxy is installed, if it is.
     pub(crate) fn binary() -> Option<PathBuf> {
-        ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy", "/usr/local/bin/tinyproxy"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|path| path.exists())
-            .or_else(|| {
-                std::env::var_os("PATH")?
-                    .to_str()?
-                    .split(':')
-                    .map(|dir| PathBuf::from(dir).join("tinyproxy"))
-                    .find(|path| path.exists())
-            })
+        Daemon::find(&["tinyproxy"])
     }
 
     /// Starts tinyproxy allowing CONNECT to `connect_port` only.
