@@ -61,6 +61,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 started=$SECONDS
+# The examples build while wstest installs (mostly downloads and pip): each
+# alone leaves a core idle. The build's output goes to a log, shown if it fails.
+mkdir -p "$repo/target/autobahn/logs"
+build_log=$repo/target/autobahn/logs/build.log
+(cd "$repo" && cargo build --quiet --release --features tls --example echo_server --example autobahn_client) \
+  >"$build_log" 2>&1 &
+build_pid=$!
+pids+=("$build_pid")
 # wstest comes from the crossbario/autobahn-testsuite image when a Docker
 # engine answers (AUTOBAHN_DOCKER=0 forces the local install), and otherwise
 # from autobahn/install.sh. The Docker path cannot be exercised on machines
@@ -99,7 +107,13 @@ else
   }
 fi
 log "wstest ready ($((SECONDS - started)) s)"
-(cd "$repo" && cargo build --quiet --release --features tls --example echo_server --example autobahn_client)
+wait "$build_pid" || {
+  log "building the examples failed:"
+  cat "$build_log" >&2
+  exit 1
+}
+pids=()
+log "examples built ($((SECONDS - started)) s)"
 examples=$(cd "$repo" && cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/release/examples
 
