@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 mod daemon;
 #[path = "support/tinyproxy.rs"]
 mod tinyproxy;
+use daemon::Daemon;
 use tinyproxy::Tinyproxy;
 #[path = "support/microsocks.rs"]
 mod microsocks;
@@ -1023,8 +1024,7 @@ fn environment_variables_choose_the_proxy() {
 #[test]
 fn through_tinyproxy() {
     let Some(binary) = Tinyproxy::binary() else {
-        eprintln!("SKIP: tinyproxy is not installed (apt-get install tinyproxy): the real-proxy test did not run");
-        return;
+        return Daemon::missing("tinyproxy (apt-get install tinyproxy)");
     };
     let (echo, server) = echo_server(1);
     let proxy = Tinyproxy::start(&binary, echo.port());
@@ -1068,8 +1068,7 @@ fn through_tinyproxy() {
 #[test]
 fn through_microsocks() {
     if !Microsocks::installed() {
-        eprintln!("SKIP: microsocks is not installed (apt-get install microsocks): the real SOCKS5 test did not run");
-        return;
+        return Daemon::missing("microsocks (apt-get install microsocks)");
     }
     // The proxy resolves "localhost" (socks5h); then an address the client
     // resolved (socks5), with a user name and password.

@@ -425,8 +425,7 @@ fn default_roots_load() {
 #[test]
 fn wss_through_tinyproxy() {
     let Some(binary) = tinyproxy::Tinyproxy::binary() else {
-        eprintln!("SKIP: tinyproxy is not installed (apt-get install tinyproxy): the wss proxy test did not run");
-        return;
+        return daemon::Daemon::missing("tinyproxy (apt-get install tinyproxy)");
     };
     let pki = pki(&["localhost"]);
     let addr = echo_server(&pki);
@@ -453,11 +452,7 @@ fn wss_through_tinyproxy() {
 fn wss_and_ws_through_stunnel_and_tinyproxy() {
     let (Some(stunnel_binary), Some(tinyproxy_binary)) = (stunnel::Stunnel::binary(), tinyproxy::Tinyproxy::binary())
     else {
-        eprintln!(
-            "SKIP: stunnel4 or tinyproxy is not installed (apt-get install stunnel4 tinyproxy): the https:// proxy \
-             test did not run"
-        );
-        return;
+        return daemon::Daemon::missing("stunnel4 or tinyproxy (apt-get install stunnel4 tinyproxy)");
     };
     let (proxy_pki, server_pki) = (pki(&["127.0.0.1"]), pki(&["localhost"]));
     let echo = echo_server(&server_pki);
@@ -493,8 +488,7 @@ fn wss_and_ws_through_stunnel_and_tinyproxy() {
 #[test]
 fn wss_through_microsocks() {
     if !microsocks::Microsocks::installed() {
-        eprintln!("SKIP: microsocks is not installed (apt-get install microsocks): the wss SOCKS5 test did not run");
-        return;
+        return daemon::Daemon::missing("microsocks (apt-get install microsocks)");
     }
     let pki = pki(&["localhost"]);
     let addr = echo_server(&pki);

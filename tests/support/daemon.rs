@@ -34,6 +34,17 @@ impl Daemon {
         names.iter().flat_map(|name| dirs.iter().map(move |dir| dir.join(name))).find(|path| path.is_file())
     }
 
+    /// Says that a test needing a program that is not installed did not run.
+    /// Where `RFC6455_REQUIRE_PROGRAMS` is set (`.ci/run` sets it, having
+    /// installed them all), it fails instead: a test that quietly stopped
+    /// finding its program would otherwise pass there unseen.
+    pub(crate) fn missing(what: &str) {
+        if std::env::var_os("RFC6455_REQUIRE_PROGRAMS").is_some() {
+            panic!("{what} not found, and RFC6455_REQUIRE_PROGRAMS is set");
+        }
+        eprintln!("SKIP: {what} not installed: the test did not run");
+    }
+
     /// A new temp dir for `name`'s files (`tag` keeps several of one test
     /// process apart) and a free loopback address for it to listen on: the
     /// programs take a fixed port in their configuration, so one is bound
