@@ -57,11 +57,18 @@ impl Utf8Validator {
                 }
             }
         }
-        match from_utf8(piece) {
+        // The bulk goes through the faster validator that only says yes or
+        // no; an unfinished code point at the end is set aside first, and
+        // only those few bytes need the one that says where input stops.
+        let (whole, tail) = piece.split_at(complete_len(piece));
+        simdutf8::basic::from_utf8(whole).map_err(|_| InvalidUtf8)?;
+        if tail.is_empty() {
+            return Ok(());
+        }
+        match from_utf8(tail) {
             Ok(_) => Ok(()),
             Err(e) if e.error_len().is_some() => Err(InvalidUtf8),
-            Err(e) => {
-                let tail = &piece[e.valid_up_to()..];
+            Err(_) => {
                 self.partial[..tail.len()].copy_from_slice(tail);
                 self.partial_len = tail.len() as u8;
                 Ok(())
@@ -107,8 +114,26 @@ impl Validated {
     }
 }
 
-/// Length of the sequence a lead byte starts; only called on lead bytes that
-/// `str::from_utf8` left unfinished, so anything else cannot occur.
+/// Length of `piece` without the code point it ends in the middle of, if it
+/// does: the lead byte of such a sequence is among its last three bytes,
+/// followed only by continuation bytes, fewer than the lead byte announces.
+/// Whether any of it is valid is left to the validators.
+fn complete_len(piece: &[u8]) -> usize {
+    for back in 1..=piece.len().min(3) {
+        let byte = piece[piece.len() - back];
+        if byte < 0x80 {
+            break;
+        }
+        if byte >= 0xC0 {
+            return if sequence_len(byte) > back { piece.len() - back } else { piece.len() };
+        }
+    }
+    piece.len()
+}
+
+/// Length of the sequence a byte of 0xC0 and up would start if it were a
+/// valid lead byte (0xC0, 0xC1 and 0xF5 and up never are: the validators
+/// reject them, whatever length this gives).
 fn sequence_len(lead: u8) -> usize {
     match lead {
         0xC0..=0xDF => 2,
