@@ -172,6 +172,17 @@ fn decode(c: &mut Criterion) {
                     black_box(event);
                 });
             });
+            // What `blocking::WebSocket::read` does: the message handed
+            // over as an owned value, as tungstenite's is.
+            group.bench_with_input(BenchmarkId::new("rfc6455 owned", &id), &wire, |b, wire| {
+                let mut server = seeded(Role::Server);
+                b.iter(|| {
+                    server.receive(black_box(wire));
+                    let message = server.poll_event().unwrap().unwrap().to_message();
+                    assert!(matches!(message, rfc6455::Message::Binary(_) | rfc6455::Message::Text(_)));
+                    black_box(message);
+                });
+            });
             group.bench_with_input(BenchmarkId::new("tungstenite", &id), &wire, |b, wire| {
                 tungstenite_reads_one(b, wire)
             });

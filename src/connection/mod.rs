@@ -21,6 +21,7 @@ use crate::close::{CloseCode, CloseFrame, OwnedCloseFrame};
 use crate::config::Config;
 use crate::deflate::DeflateParams;
 use crate::error::{ProtocolError, SendError};
+use crate::mask::{copied, copied_str};
 
 /// Which end of the connection this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,8 +72,8 @@ impl Event<'_> {
     /// Copies the event out of the connection's buffers.
     pub fn to_message(&self) -> Message {
         match *self {
-            Self::Text(text) => Message::Text(text.to_owned()),
-            Self::Binary(data) => Message::Binary(data.to_vec()),
+            Self::Text(text) => Message::Text(copied_str(text)),
+            Self::Binary(data) => Message::Binary(copied(data)),
             Self::Ping(data) => Message::Ping(data.to_vec()),
             Self::Pong(data) => Message::Pong(data.to_vec()),
             Self::Close(frame) => Message::Close(frame.map(|f| f.to_owned_frame())),

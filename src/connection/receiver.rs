@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::deflate::{DeflateParams, InflateError, Inflater};
 use crate::error::{Limit, ProtocolError};
 use crate::frame::{FrameHeader, OpCode};
-use crate::mask::apply_mask;
+use crate::mask::{apply_mask, extend_copied};
 use crate::utf8::{Utf8Validator, Validated};
 
 /// Largest read size the adaptive read hint grows to when reads keep filling
@@ -181,12 +181,10 @@ impl Receiver {
         }
         self.apply_release();
         self.make_room(bytes.len());
-        if self.buf.len() - self.end < bytes.len() {
-            self.buf.truncate(self.end);
-            self.buf.extend_from_slice(bytes);
-        } else {
-            self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
-        }
+        // Appended after what is held, over any spare bytes of a read
+        // buffer offered before (see `extend_copied` for why not `memcpy`).
+        self.buf.truncate(self.end);
+        extend_copied(&mut self.buf, bytes);
         self.end += bytes.len();
         // Chunks as large as the current read size count as full reads.
         self.adapt_read_hint(bytes.len(), bytes.len() >= self.read_hint);
@@ -597,7 +595,7 @@ impl Receiver {
         }
         frame.done += to - from;
         if !frame.in_place {
-            self.message.extend_from_slice(&self.buf[from..to]);
+            extend_copied(&mut self.message, &self.buf[from..to]);
             self.start = to;
         }
         Ok(())

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::deflate::{DeflateConfig, DeflateParams, Deflater, SharedCompression};
 use crate::error::{Limit, SendError};
 use crate::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
-use crate::mask::extend_masked;
+use crate::mask::{extend_copied, extend_masked};
 use crate::prepared::{Compressed, PreparedMessage};
 use crate::utf8::Utf8Validator;
 
@@ -326,7 +326,7 @@ impl Sender {
     pub fn take_output(&mut self, dst: &mut Vec<u8>) {
         self.flush_pending_pong();
         if let Some(deferred) = self.deferred {
-            dst.extend_from_slice(&self.out[self.out_start..deferred.header]);
+            extend_copied(dst, &self.out[self.out_start..deferred.header]);
             self.out_start = deferred.header;
             self.drop_written();
             return;
@@ -334,7 +334,7 @@ impl Sender {
         if dst.is_empty() && self.out_start == 0 {
             std::mem::swap(dst, &mut self.out);
         } else {
-            dst.extend_from_slice(&self.out[self.out_start..]);
+            extend_copied(dst, &self.out[self.out_start..]);
             self.out.clear();
         }
         self.out_start = 0;
@@ -636,7 +636,7 @@ impl Sender {
         self.out.extend_from_slice(&head[..head_len]);
         match mask {
             Some(key) => extend_masked(&mut self.out, payload, key),
-            None => self.out.extend_from_slice(payload),
+            None => extend_copied(&mut self.out, payload),
         }
     }
 }
