@@ -31,6 +31,7 @@ use super::timers::{Tick, Timers};
 use super::transport::{await_eof, is_timeout, write_all, write_all_vectored};
 use super::websocket::{LEND_WHEN_IDLE_MIN, read_some};
 use super::{Error, Transport};
+use crate::mask::extend_copied;
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
 pub(crate) fn new<S: Transport>(
@@ -292,7 +293,7 @@ impl<S: Transport> Writer<S> {
         scratch.clear();
         if let Some(deferred) = &deferred {
             match sender.output_around(deferred, payload) {
-                Some([before, _, _]) => scratch.extend_from_slice(before),
+                Some([before, _, _]) => extend_copied(scratch, before),
                 // Not reachable: the sender only defers payloads inside `payload`.
                 None => sender.discard_deferred(deferred),
             }
