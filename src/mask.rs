@@ -383,7 +383,7 @@ mod tests {
         let source: String = "héllo wörld €uro 𝄞 ".repeat(120);
         // Around the sizes where the loop takes over from `memcpy`.
         let lengths: Vec<usize> = if cfg!(miri) {
-            vec![0, 1, 31, 2047, 2048, 2049, 2080, 2081, 2500]
+            vec![0, 31, 2048, 2081]
         } else {
             (0..=300).chain(OWN_COPY_MIN - 40..OWN_COPY_MIN + 300).collect()
         };
