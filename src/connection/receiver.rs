@@ -29,6 +29,18 @@ const MAX_READ_HINT: usize = 256 << 10;
 /// (see `Receiver::wanted_read`).
 const LARGE_FRAME: usize = 16 << 10;
 
+/// From this buffer size on, reads into the empty buffer start at offsets
+/// spread over [`SPREAD`] bytes (see `Receiver::next_origin`); below it, at
+/// the front, so that a quiet connection's buffer stays small.
+const SPREAD_MIN_BUF: usize = 64 << 10;
+
+/// The span of those offsets: a page, so that every distance to the sender's
+/// data modulo 4 KiB comes up equally often.
+const SPREAD: usize = 4 << 10;
+
+/// The offsets are multiples of 8: `SPREAD >> SPREAD_SLOTS_BITS`.
+const SPREAD_SLOTS_BITS: u32 = 9;
+
 /// Unconsumed bytes up to this many are moved to the front of the buffer to
 /// make room; more, when they begin a large frame, stay put.
 const SMALL_MOVE: usize = 4 << 10;
@@ -57,6 +69,10 @@ pub struct Receiver {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Where the current round of reads into the empty buffer started (see
+    /// [`next_origin`](Self::next_origin)), and how many rounds have had one.
+    origin: usize,
+    rounds: u32,
     read_hint: usize,
     /// What the last [`read_buffer`](Self::read_buffer) offered: its size,
     /// and whether it stopped at the end of a large frame (such a read says
@@ -153,6 +169,8 @@ impl Receiver {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            origin: 0,
+            rounds: 0,
             read_hint: min_read,
             offered: 0,
             offered_to_frame_end: false,
@@ -200,8 +218,8 @@ impl Receiver {
     /// alone never makes memory grow. While a frame of 16 KiB or more that is
     /// handed out in place is incomplete, it ends where that frame ends
     /// (possibly smaller), so that the buffer is empty again once the frame
-    /// is handed out and the next one starts at its front without being
-    /// moved. Bytes read after the peer's close frame are ignored.
+    /// is handed out and the next one starts over without being moved.
+    /// Bytes read after the peer's close frame are ignored.
     pub fn read_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
         let want = self.wanted_read();
@@ -385,13 +403,12 @@ impl Receiver {
             }
         }
         if self.start == self.end {
-            if self.end > 0 {
+            let round_ended = self.end > self.origin;
+            if round_ended {
                 // How much the buffer held this time round: a batch of small
                 // frames, or a large frame and what came with it.
                 self.buf_sizer.observe(self.end);
             }
-            self.start = 0;
-            self.end = 0;
             if let Some(inflater) = &mut self.inflater {
                 inflater.release();
             }
@@ -403,7 +420,37 @@ impl Receiver {
                 self.buf.truncate(target);
                 self.buf.shrink_to(target);
             }
+            if round_ended {
+                self.origin = self.next_origin();
+            }
+            self.origin = self.origin.min(self.buf.len());
+            self.start = self.origin;
+            self.end = self.origin;
         }
+    }
+
+    /// Where the next round of reads into the empty buffer starts: at the
+    /// front while the buffer is small, and once it is large (a connection
+    /// under load) at one of [`SPREAD`] / 8 offsets from the front, a
+    /// different one each round.
+    ///
+    /// The kernel copies socket data into the buffer with `rep movsb`, which
+    /// on AMD Zen 3 costs about three times the CPU when the buffer lies 1 to
+    /// 31 bytes past the sender's data modulo 4 KiB (BENCHMARKS.md, "The
+    /// kernel's copies and the distance between buffers"). Under load every
+    /// round would otherwise start at the same address and the sender's data
+    /// advance by the same amount each time, so a connection would meet that
+    /// distance on every read or on none. Spread over 4 KiB, it meets it on
+    /// about one read in 128, whatever the buffers' addresses.
+    fn next_origin(&mut self) -> usize {
+        if self.buf.len() < SPREAD_MIN_BUF {
+            return 0;
+        }
+        self.rounds = self.rounds.wrapping_add(1);
+        // Fibonacci hashing of the round count: successive rounds land far
+        // apart, and every offset comes up as often as the others.
+        let slot = self.rounds.wrapping_mul(0x9E37_79B9) >> (32 - SPREAD_SLOTS_BITS);
+        slot as usize * (SPREAD >> SPREAD_SLOTS_BITS)
     }
 
     /// How much free space to offer for the next read.
@@ -422,9 +469,8 @@ impl Receiver {
 
     /// Whether reads stop at the end of the current frame: a large frame
     /// kept in place is read up to its last byte and no further, so that
-    /// once it is handed out the buffer is empty and starts over at its
-    /// front, and the next frame's first part never has to be moved there
-    /// (see `make_room`).
+    /// once it is handed out the buffer is empty and starts over, and the
+    /// next frame's first part never has to be moved (see `make_room`).
     fn reads_to_frame_end(&self) -> bool {
         self.frame.is_some_and(|f| f.in_place && f.len >= LARGE_FRAME && f.len > self.end - self.start)
     }
@@ -434,7 +480,9 @@ impl Receiver {
     /// stays where it is and the buffer grows behind it instead (by at most
     /// the rest of that frame: reads stop at its end, see `wanted_read`).
     fn make_room(&mut self, want: usize) {
-        if self.buf.len() - self.end < want {
+        // An empty buffer keeps its round's origin (see `next_origin`): a
+        // read that needs more room than is left behind it grows the buffer.
+        if self.buf.len() - self.end < want && self.start < self.end {
             let large_in_place = self.frame.is_some_and(|f| f.in_place && f.len >= LARGE_FRAME);
             if !large_in_place || self.end - self.start <= SMALL_MOVE {
                 self.compact();
@@ -451,6 +499,7 @@ impl Receiver {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+            self.origin = 0;
         }
     }
 
@@ -686,6 +735,86 @@ fn limit(limit: Limit, size: u64, max: usize) -> ProtocolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Feeds `wire` through `read_buffer` as fast as it is offered, handing
+    /// out every event after each read as an adapter does (each must be
+    /// `expected`, `count` of them), and returns where the next read would
+    /// start, from the buffer's front.
+    fn one_round(server: &mut Receiver, sender: &mut Sender, wire: &[u8], expected: &Event<'_>, count: usize) -> usize {
+        let (mut fed, mut events) = (0, 0);
+        for _ in 0..1_000 {
+            if fed == wire.len() {
+                break;
+            }
+            let buf = server.read_buffer();
+            let n = buf.len().min(wire.len() - fed);
+            buf[..n].copy_from_slice(&wire[fed..fed + n]);
+            server.commit_read(n);
+            fed += n;
+            while let Some(event) = server.poll_event(sender).unwrap() {
+                assert_eq!(&event, expected);
+                events += 1;
+            }
+        }
+        assert_eq!((fed, events), (wire.len(), count));
+        let next = server.read_buffer().as_ptr().addr();
+        next - server.buf.as_ptr().addr()
+    }
+
+    /// Under load (a large buffer) each round of reads into the empty buffer
+    /// starts somewhere else within a page, so that the kernel's copy does
+    /// not meet the same distance to the sender's data on every read; a
+    /// quiet connection reads at the front of a small buffer.
+    #[test]
+    fn rounds_under_load_start_at_spread_offsets_and_quiet_ones_at_the_front() {
+        let config = Config::default();
+        let mut client = Sender::new(Role::Client, &config, None);
+        let payload = [7u8; 1024];
+        // More than the largest read offered, so that reads fill what is
+        // offered and the offer grows to its largest.
+        let mut batch = Vec::new();
+        for _ in 0..300 {
+            client.send_binary(&payload).unwrap();
+        }
+        client.take_output(&mut batch);
+        let mut server = Receiver::new(Role::Server, &config, None);
+        let mut sender = Sender::new(Role::Server, &config, None);
+        let mut origins = std::collections::BTreeSet::new();
+        for _ in 0..64 {
+            origins.insert(one_round(&mut server, &mut sender, &batch, &Event::Binary(&payload), 300));
+        }
+        assert!(server.buf.len() >= SPREAD_MIN_BUF);
+        assert!(origins.iter().all(|&at| at < SPREAD && at % 8 == 0), "{origins:?}");
+        assert!(origins.len() >= 48, "only {} distinct offsets: {origins:?}", origins.len());
+        // What a round needs still fits behind the furthest offset, so the
+        // buffer stopped growing.
+        assert!(server.buf.len() <= SPREAD + MAX_READ_HINT, "{}", server.buf.len());
+
+        let mut quiet = Receiver::new(Role::Server, &config, None);
+        let mut one = Vec::new();
+        client.send_binary(b"sixteen bytes!!!").unwrap();
+        client.take_output(&mut one);
+        for _ in 0..64 {
+            let at = one_round(&mut quiet, &mut sender, &one, &Event::Binary(b"sixteen bytes!!!"), 1);
+            assert_eq!(at, 0);
+        }
+        assert!(quiet.buf.len() < SPREAD_MIN_BUF);
+    }
+
+    /// A read offered into an empty buffer that needs more room than is
+    /// left behind the round's offset grows the buffer rather than moving
+    /// the offset back to the front.
+    #[test]
+    fn an_empty_buffer_grows_behind_its_round_offset() {
+        let mut server = Receiver::new(Role::Server, &Config::default(), None);
+        server.buf = vec![0; SPREAD_MIN_BUF];
+        (server.origin, server.start, server.end) = (4000, 4000, 4000);
+        server.read_hint = SPREAD_MIN_BUF;
+        let offered = server.read_buffer();
+        let (at, len) = (offered.as_ptr().addr(), offered.len());
+        assert_eq!(at - server.buf.as_ptr().addr(), 4000);
+        assert_eq!(len, SPREAD_MIN_BUF);
+    }
 
     /// Large frames arriving back to back, read the way an adapter reads
     /// (as much as offered, when the transport has it): the first part of a
