@@ -396,13 +396,24 @@ fn writer(
 }
 
 fn reader(mut stream: TcpStream, state: &Shared, expect: &Expect, writer: &thread::Thread) -> Result<(), String> {
-    let mut buf = vec![0u8; 256 << 10];
+    // Each read lands at another offset within a page: the kernel's copy
+    // into a buffer 1 to 31 bytes past the sender's data modulo 4 KiB costs
+    // about three times the CPU on the AMD host, and reads that all started
+    // at one address would meet that distance every time or never, so that
+    // a case's figures would depend on where the buffers happened to be
+    // (BENCHMARKS.md, "The kernel's copies and the distance between
+    // buffers"). The servers' figures must not.
+    let mut buf = vec![0u8; (256 << 10) + 4096];
+    let mut reads = 0u32;
     let mut parser = Parser::new();
     let all_in = |state: &Shared| {
         state.stop.load(Ordering::SeqCst) && state.received.load(Ordering::SeqCst) == state.sent.load(Ordering::SeqCst)
     };
     let result = loop {
-        let n = match stream.read(&mut buf) {
+        reads = reads.wrapping_add(1);
+        let at = (reads.wrapping_mul(0x9E37_79B9) >> 23) as usize * 8;
+        let buf = &mut buf[at..at + (256 << 10)];
+        let n = match stream.read(buf) {
             Ok(0) if all_in(state) => break Ok(()),
             Ok(0) => break Err("the server closed the connection".to_string()),
             Ok(n) => n,
