@@ -382,13 +382,10 @@ mod tests {
     fn copies_are_unchanged_at_every_length_and_alignment() {
         let source: String = "héllo wörld €uro 𝄞 ".repeat(120);
         // Around the sizes where the loop takes over from `memcpy`.
-        let lengths: Vec<usize> = if cfg!(miri) {
-            vec![0, 31, 2048, 2081]
-        } else {
-            (0..=300).chain(OWN_COPY_MIN - 40..OWN_COPY_MIN + 300).collect()
-        };
+        let lengths: Vec<usize> =
+            if cfg!(miri) { vec![31, 2081] } else { (0..=300).chain(OWN_COPY_MIN - 40..OWN_COPY_MIN + 300).collect() };
         for &len in &lengths {
-            for start in if cfg!(miri) { 0..2 } else { 0..32 } {
+            for start in if cfg!(miri) { 1..2 } else { 0..32 } {
                 let bytes = &source.as_bytes()[start..start + len];
                 let mut appended = b"head".to_vec();
                 extend_copied(&mut appended, bytes);
