@@ -158,6 +158,25 @@ fn raw_upgrade(addr: SocketAddr) -> TcpStream {
     stream
 }
 
+/// Reads an upgrade request by hand on a raw stream and returns the 101
+/// response for it, for the caller to write (with frames after it, if any).
+fn raw_switching_protocols(stream: &mut TcpStream) -> Vec<u8> {
+    let head = read_http_head(stream);
+    let key = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
+        })
+        .expect("Sec-WebSocket-Key");
+    format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        rfc6455::accept_key(key.as_bytes())
+    )
+    .into_bytes()
+}
+
 /// Reads byte by byte up to and including the blank line ending an HTTP head.
 fn read_http_head(stream: &mut TcpStream) -> String {
     let mut head = Vec::new();
@@ -692,6 +711,137 @@ fn abrupt_disconnect_of_a_split_reader() {
     assert!(send_failed, "sends kept succeeding on a dead connection");
 }
 
+/// "hello" as a text frame, then a frame with the reserved opcode 7 and a
+/// payload (Autobahn case 4.1.5), masked (with a zero key) as a client sends
+/// them or not as a server does.
+fn hello_then_reserved_opcode(masked: bool) -> Vec<u8> {
+    let mut wire = Vec::new();
+    for first in [0x81, 0x87] {
+        if masked {
+            wire.extend_from_slice(&[first, 0x80 | 5, 0, 0, 0, 0]);
+        } else {
+            wire.extend_from_slice(&[first, 5]);
+        }
+        wire.extend_from_slice(b"hello");
+    }
+    wire
+}
+
+/// Reads one masked frame of at most 125 bytes: its first byte and its
+/// unmasked payload.
+fn read_masked_frame(stream: &mut TcpStream) -> io::Result<(u8, Vec<u8>)> {
+    let mut head = [0u8; 6];
+    stream.read_exact(&mut head)?;
+    assert!(head[1] & 0x80 != 0 && head[1] & 0x7f <= 125, "not a short masked frame: {head:?}");
+    let mut payload = vec![0; usize::from(head[1] & 0x7f)];
+    stream.read_exact(&mut payload)?;
+    for (i, byte) in payload.iter_mut().enumerate() {
+        *byte ^= head[2 + i % 4];
+    }
+    Ok((head[0], payload))
+}
+
+/// What a peer saw of the end of a connection the other side failed, after
+/// it had read the close frame and then sent more (as a peer that has not
+/// read the close frame yet does): whether that last send, its half-close
+/// and its read to the end of the stream went through, and the socket error
+/// left over, if any (a reset leaves one).
+#[derive(Debug, PartialEq)]
+struct EndSeen {
+    sent_after_close: bool,
+    half_closed: bool,
+    trailing: Result<usize, io::ErrorKind>,
+    socket_error: Option<io::ErrorKind>,
+}
+
+/// Sends `trailing` after the close frame, reads to the end of the stream,
+/// waits for `other_side_gone`, ends this side (first of all when
+/// `close_first`), reads once more and reports.
+fn end_seen(stream: &mut TcpStream, trailing: &[u8], close_first: bool, other_side_gone: impl FnOnce()) -> EndSeen {
+    let sent_after_close = stream.write_all(trailing).is_ok();
+    let mut half_closed = !close_first || stream.shutdown(std::net::Shutdown::Write).is_ok();
+    let rest = read_to_end_bounded(stream).map(|rest| rest.len()).map_err(|error| error.kind());
+    other_side_gone();
+    if !close_first {
+        half_closed = stream.shutdown(std::net::Shutdown::Write).is_ok();
+    }
+    // One more read: a reset that came after the end of the stream shows here.
+    let trailing = rest.and_then(|n| stream.read(&mut [0u8; 16]).map(|more| n + more).map_err(|error| error.kind()));
+    let socket_error = stream.take_error().ok().flatten().map(|error| error.kind());
+    EndSeen { sent_after_close, half_closed, trailing, socket_error }
+}
+
+const CLEAN_END: EndSeen = EndSeen { sent_after_close: true, half_closed: true, trailing: Ok(0), socket_error: None };
+
+/// A server that fails the connection ends its side, then reads (and
+/// discards) what the client still sends until the client ends its side:
+/// closing at once, with those bytes unread or still on their way, would
+/// reset the connection, and a client that gets the reset before it has read
+/// the close frame loses it (Autobahn case 4.1.5 over TLS saw this: the echo
+/// of the message before the bad frame went missing).
+#[test]
+fn a_failing_server_reads_on_until_the_client_ends_instead_of_resetting() {
+    for split in [false, true] {
+        let (listener, addr) = listen();
+        let server = thread::spawn(move || {
+            let ws = accept_ws(&listener, &options());
+            if split {
+                let (mut reader, writer) = ws.split().expect("split");
+                let echoed = reader.read().map(|message| writer.send(&message));
+                (echoed.is_ok(), reader.read().map(drop))
+            } else {
+                let mut ws = ws;
+                (true, echo(&mut ws).map(drop))
+            }
+        });
+        let mut stream = raw_upgrade(addr);
+        stream.write_all(&hello_then_reserved_opcode(true)).expect("send");
+        let mut replies = [0u8; 11];
+        stream.read_exact(&mut replies).expect("echo and close frame");
+        assert_eq!(replies, *b"\x81\x05hello\x88\x02\x03\xea", "split: {split}");
+        // The client ends its side once it has read the server's end.
+        let seen = end_seen(&mut stream, &[0x89, 0x80, 0, 0, 0, 0], false, || {});
+        let (echoed, failed) = join(server);
+        assert!(echoed, "split: {split}");
+        assert!(matches!(failed, Err(Error::Protocol(_))), "split: {split}: {failed:?}");
+        assert_eq!(seen, CLEAN_END, "split: {split}");
+    }
+}
+
+/// A client that fails the connection waits, reading and discarding, for
+/// the server to close first (RFC 6455 section 7.1.1), here in vain: the
+/// server does not close, so the wait ends at the close timeout, and the
+/// client closes with nothing unread, not with a reset.
+#[test]
+fn a_failing_client_reads_on_until_it_closes_instead_of_resetting() {
+    let (listener, addr) = listen();
+    let (gone_tx, gone_rx) = std::sync::mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let mut stream = accept_tcp(&listener, Duration::from_secs(10));
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut bytes = raw_switching_protocols(&mut stream);
+        bytes.extend_from_slice(&hello_then_reserved_opcode(false));
+        stream.write_all(&bytes).unwrap();
+        let echo = read_masked_frame(&mut stream).map_err(|error| error.kind());
+        let close = read_masked_frame(&mut stream).map_err(|error| error.kind());
+        let seen = end_seen(&mut stream, &[0x89, 0], false, || {
+            let _ = gone_rx.recv_timeout(Duration::from_secs(60));
+        });
+        (echo, close, seen)
+    });
+    let mut options = options();
+    options.close_timeout = Duration::from_millis(300);
+    let mut ws = client(addr, options);
+    let failed = echo(&mut ws);
+    assert!(matches!(failed, Err(Error::Protocol(_))), "{failed:?}");
+    drop(ws);
+    gone_tx.send(()).unwrap();
+    let (echo, close, seen) = join(server);
+    assert_eq!(echo, Ok((0x81, b"hello".to_vec())));
+    assert_eq!(close, Ok((0x88, vec![0x03, 0xea])));
+    assert_eq!(seen, CLEAN_END);
+}
+
 // ---------------------------------------------------------------------------
 // 6. Rejections and plain HTTP on the same port
 // ---------------------------------------------------------------------------
@@ -1145,20 +1295,7 @@ fn a_message_in_the_same_segment_as_the_101_is_not_lost() {
     let server = thread::spawn(move || {
         let mut stream = accept_tcp(&listener, Duration::from_secs(10));
         stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        let head = read_http_head(&mut stream);
-        let key = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_owned())
-            })
-            .expect("Sec-WebSocket-Key");
-        let mut bytes = format!(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            rfc6455::accept_key(key.as_bytes())
-        )
-        .into_bytes();
+        let mut bytes = raw_switching_protocols(&mut stream);
         bytes.extend_from_slice(&[0x81, 5]);
         bytes.extend_from_slice(b"hello");
         // Response and first frame in a single write.

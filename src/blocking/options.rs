@@ -40,6 +40,13 @@ pub struct Options {
     /// reading. Default 30 s.
     pub write_timeout: Option<Duration>,
     /// Longest wait for the peer's part of the close handshake. Default 10 s.
+    ///
+    /// It also bounds the wait after this end failed the connection (a
+    /// protocol error, a limit): the close frame goes out, and the transport
+    /// is closed once the peer has ended its side (a server ends its own side
+    /// first), reading and discarding what the peer still sends meanwhile.
+    /// Closing at once would reset a peer that is still sending, which can
+    /// make it lose the close frame and the messages sent before it.
     pub close_timeout: Duration,
     /// Send a ping after this long without receiving anything. Default
     /// `None` (no keepalive).

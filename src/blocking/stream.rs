@@ -108,6 +108,10 @@ impl Transport for MaybeTls {
         each!(self, stream => Transport::shutdown(stream))
     }
 
+    fn shutdown_write(&self) -> io::Result<()> {
+        each!(self, stream => Transport::shutdown_write(stream))
+    }
+
     fn try_clone(&self) -> io::Result<Self> {
         Ok(match self {
             Self::Plain(stream) => Self::Plain(Transport::try_clone(stream)?),

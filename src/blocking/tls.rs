@@ -702,6 +702,24 @@ impl<S: Write> Write for TlsStream<S> {
     }
 }
 
+impl<S: Transport> TlsStream<S> {
+    /// Queues TLS `close_notify` and writes it, best effort, unless a write
+    /// is in progress (whose records it would cut into).
+    fn send_close_notify(&self) {
+        if let Ok(mut out) = self.shared.out.try_lock() {
+            let mut state = lock(&self.shared.tls);
+            state.conn.send_close_notify();
+            let _ = Self::take_records(&mut state.conn, &mut out);
+            drop(state);
+            // Best effort, without waiting on a peer that does not read.
+            let _ = self.socket.set_write_timeout(Some(Duration::from_millis(100)));
+            if let Ok(mut socket) = self.socket.try_clone() {
+                let _ = Self::write_queued(&mut socket, &mut out);
+            }
+        }
+    }
+}
+
 impl<S: Transport> Transport for TlsStream<S> {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.socket.set_read_timeout(timeout)
@@ -714,18 +732,15 @@ impl<S: Transport> Transport for TlsStream<S> {
     /// Sends TLS `close_notify` if no write is in progress, then shuts the
     /// stream beneath.
     fn shutdown(&self) -> io::Result<()> {
-        if let Ok(mut out) = self.shared.out.try_lock() {
-            let mut state = lock(&self.shared.tls);
-            state.conn.send_close_notify();
-            let _ = Self::take_records(&mut state.conn, &mut out);
-            drop(state);
-            // Best effort, without waiting on a peer that does not read.
-            let _ = self.socket.set_write_timeout(Some(Duration::from_millis(100)));
-            if let Ok(mut socket) = self.socket.try_clone() {
-                let _ = Self::write_queued(&mut socket, &mut out);
-            }
-        }
+        self.send_close_notify();
         self.socket.shutdown()
+    }
+
+    /// Sends TLS `close_notify` if no write is in progress, then shuts the
+    /// sending side of the stream beneath; records can still be read.
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.send_close_notify();
+        self.socket.shutdown_write()
     }
 
     /// A second handle on the same session and a clone of the stream beneath.

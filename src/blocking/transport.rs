@@ -4,6 +4,8 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
+use crate::Role;
+
 /// A byte stream the blocking adapters can drive.
 ///
 /// Any `Read + Write` type qualifies with an empty `impl Transport for MyStream {}`;
@@ -31,6 +33,13 @@ pub trait Transport: Read + Write + Sized {
         Ok(())
     }
 
+    /// Closes the sending direction only, so that the peer reads the end of
+    /// the stream while this end can still read what the peer sends (TCP:
+    /// sends FIN, `shutdown(SHUT_WR)`). The default closes both directions.
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown()
+    }
+
     /// A second handle to the same stream, for a reader and a writer on two
     /// threads. Streams that cannot be split return `Unsupported`.
     fn try_clone(&self) -> io::Result<Self> {
@@ -53,6 +62,13 @@ macro_rules! socket_transport {
             fn shutdown(&self) -> io::Result<()> {
                 match Self::shutdown(self, Shutdown::Both) {
                     // Already closed by the peer: nothing left to do.
+                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+                    other => other,
+                }
+            }
+
+            fn shutdown_write(&self) -> io::Result<()> {
+                match Self::shutdown(self, Shutdown::Write) {
                     Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
                     other => other,
                 }
@@ -109,12 +125,32 @@ fn write_failed(error: io::Error) -> super::Error {
     if is_timeout(&error) { super::Error::Timeout(super::Timeout::Write) } else { super::error::io_error(error) }
 }
 
+/// Closes the transport after a failure whose close frame went out, the way
+/// RFC 6455 section 7.1.1 asks ("a method that cleanly closes the TCP
+/// connection ... discarding any trailing bytes"): a server ends its sending
+/// side first, a client leaves that to the server; both then read and discard
+/// until the peer ends its side too, for at most `timeout`.
+///
+/// A peer that failed is often still sending (the rest of a message, a frame
+/// that was already on its way). Closing a socket with such bytes unread, or
+/// with more on the way, makes the kernel answer with a reset, and a peer that
+/// gets the reset before it has read our close frame loses that frame, and
+/// with it the reason the connection ended, along with any reply queued
+/// before it.
+pub(crate) fn close_after_failure<S: Transport>(stream: &mut S, role: Role, timeout: Duration) {
+    if role == Role::Server {
+        let _ = stream.shutdown_write();
+    }
+    await_eof(stream, timeout);
+    let _ = stream.shutdown();
+}
+
 /// A client's last duty in the close handshake: wait, at most `timeout`, for
 /// the server to close the TCP connection first (RFC 6455 section 7.1.1),
 /// discarding anything that still arrives.
 pub(crate) fn await_eof<S: Transport>(stream: &mut S, timeout: Duration) {
     let deadline = std::time::Instant::now() + timeout;
-    let mut scratch = [0u8; 512];
+    let mut scratch = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
