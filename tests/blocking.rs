@@ -846,6 +846,39 @@ fn a_failing_client_reads_on_until_it_closes_instead_of_resetting() {
 // 6. Rejections and plain HTTP on the same port
 // ---------------------------------------------------------------------------
 
+/// A plain HTTP request answered without reading its body: the server
+/// answers, ends its side, and reads (and discards) the rest of the body
+/// until the client ends its side, instead of closing with the body unread,
+/// which would reset the connection under a client still sending it.
+#[test]
+fn an_answer_that_leaves_a_body_unread_comes_without_a_reset() {
+    const BODY: usize = 256 << 10;
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || {
+        let stream = accept_tcp(&listener, Duration::from_secs(10));
+        let accepted = accept_with(stream, &options(), |request| match request {
+            Incoming::Http(_) => Reply::<()>::Respond(Response::new(413)),
+            Incoming::Upgrade(_) => panic!("expected a plain request"),
+        });
+        matches!(accepted, Ok(Accepted::Responded))
+    });
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut request = format!("POST /upload HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {BODY}\r\n\r\n").into_bytes();
+    request.resize(request.len() + BODY, b'x');
+    let sent = stream.write_all(&request).map_err(|error| error.kind());
+    let response = read_to_end_bounded(&mut stream).map_err(|error| error.kind());
+    let half_closed = stream.shutdown(std::net::Shutdown::Write).map_err(|error| error.kind());
+    assert!(join(server), "accept_with did not return Accepted::Responded");
+    let after = stream.read(&mut [0u8; 16]).map_err(|error| error.kind());
+    let socket_error = stream.take_error().ok().flatten().map(|error| error.kind());
+    assert_eq!(sent, Ok(()));
+    let response = response.map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+    assert!(response.as_ref().is_ok_and(|text| text.starts_with("HTTP/1.1 413")), "{response:?}");
+    assert_eq!((half_closed, after, socket_error), (Ok(()), Ok(0), None));
+}
+
 #[test]
 fn reject_with_403() {
     let (listener, addr) = listen();

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::error::io_error;
 use super::handshake_io::{Deadline, write_all_until};
-use super::transport::is_timeout;
+use super::transport::{close_without_reset, is_timeout};
 use super::{Error, MaybeTls, Options, Timeout, Transport, WebSocket};
-use crate::{Accept, HandshakeError, Request, Response, ServerHandshake, ServerProgress, UpgradeRequest};
+use crate::{Accept, HandshakeError, Request, Response, Role, ServerHandshake, ServerProgress, UpgradeRequest};
 
 /// A request as the application sees it when deciding.
 #[derive(Debug)]
@@ -192,7 +192,17 @@ fn respond_and_close<S: Transport>(
     options: &Options,
 ) -> Result<(), Error> {
     let written = write_all_until(stream, bytes, deadline, options.write_timeout).and_then(|()| Ok(stream.flush()?));
-    let _ = stream.shutdown();
+    // Without a reset for a client still sending (the rest of a request too
+    // large, a body), within what is left of the handshake's time.
+    match (&written, deadline.remaining()) {
+        (Ok(()), Ok(left)) => {
+            let linger = left.map_or(options.close_timeout, |left| left.min(options.close_timeout));
+            close_without_reset(stream, Role::Server, linger);
+        }
+        _ => {
+            let _ = stream.shutdown();
+        }
+    }
     written
 }
 

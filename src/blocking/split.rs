@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::{await_eof, close_after_failure, is_timeout, write_all, write_all_vectored};
+use super::transport::{await_eof, close_without_reset, is_timeout, write_all, write_all_vectored};
 use super::websocket::{LEND_WHEN_IDLE_MIN, read_some};
 use super::{Error, Transport};
 use crate::mask::extend_copied;
@@ -468,7 +468,7 @@ impl<S: Transport> Reader<S> {
             // As in `WebSocket::fail`: no reset for a peer still sending. The
             // read handle shares the socket (and TLS session) of the write one.
             if written && matches!(error, Error::Protocol(_)) {
-                close_after_failure(&mut self.stream, self.role, self.close_timeout);
+                close_without_reset(&mut self.stream, self.role, self.close_timeout);
             }
             self.shared.shutdown();
             self.shared.stop();

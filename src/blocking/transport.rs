@@ -125,19 +125,19 @@ fn write_failed(error: io::Error) -> super::Error {
     if is_timeout(&error) { super::Error::Timeout(super::Timeout::Write) } else { super::error::io_error(error) }
 }
 
-/// Closes the transport after a failure whose close frame went out, the way
-/// RFC 6455 section 7.1.1 asks ("a method that cleanly closes the TCP
-/// connection ... discarding any trailing bytes"): a server ends its sending
-/// side first, a client leaves that to the server; both then read and discard
-/// until the peer ends its side too, for at most `timeout`.
+/// Closes the transport after a last word the peer may not have read yet (a
+/// close frame after a failure, an HTTP error response), the way RFC 6455
+/// section 7.1.1 asks ("a method that cleanly closes the TCP connection ...
+/// discarding any trailing bytes"): a server ends its sending side first, a
+/// client leaves that to the server; both then read and discard until the
+/// peer ends its side too, for at most `timeout`.
 ///
-/// A peer that failed is often still sending (the rest of a message, a frame
-/// that was already on its way). Closing a socket with such bytes unread, or
-/// with more on the way, makes the kernel answer with a reset, and a peer that
-/// gets the reset before it has read our close frame loses that frame, and
-/// with it the reason the connection ended, along with any reply queued
-/// before it.
-pub(crate) fn close_after_failure<S: Transport>(stream: &mut S, role: Role, timeout: Duration) {
+/// Such a peer is often still sending (the rest of a message or of a request,
+/// a frame already on its way). Closing a socket with bytes unread, or with
+/// more on the way, makes the kernel answer with a reset, and a peer that
+/// gets the reset before it has read our last word loses it, and with it the
+/// reason the connection ended, along with anything sent before it.
+pub(crate) fn close_without_reset<S: Transport>(stream: &mut S, role: Role, timeout: Duration) {
     if role == Role::Server {
         let _ = stream.shutdown_write();
     }

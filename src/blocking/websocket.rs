@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::error::io_error;
 use super::timers::{Tick, Timers};
-use super::transport::{await_eof, close_after_failure, is_timeout, write_all, write_all_vectored};
+use super::transport::{await_eof, close_without_reset, is_timeout, write_all, write_all_vectored};
 use super::{Error, Options, Transport};
 use crate::connection::{DEFER_MIN, Deferred};
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
@@ -398,14 +398,14 @@ impl<S: Transport> WebSocket<S> {
     ///
     /// After a protocol error whose close frame went out, the peer may still
     /// be sending: the transport is closed without a reset (see
-    /// [`close_after_failure`]), which may take up to the close timeout.
+    /// [`close_without_reset`]), which may take up to the close timeout.
     /// A transport that failed or timed out is closed at once.
     fn fail(&mut self, error: Error) -> Error {
         if !self.finished {
             self.finished = true;
             let written = write_output(&mut self.stream, &mut self.conn).is_ok();
             if written && matches!(error, Error::Protocol(_)) {
-                close_after_failure(&mut self.stream, self.conn.role(), self.close_timeout);
+                close_without_reset(&mut self.stream, self.conn.role(), self.close_timeout);
             } else {
                 let _ = self.stream.shutdown();
             }
