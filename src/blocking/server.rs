@@ -125,7 +125,7 @@ where
             Reply::Accept(..) => Response::upgrade_required(),
         };
         let bytes = response.to_bytes_closing()?;
-        respond_and_close(&mut stream, &bytes, deadline, options)?;
+        respond_and_close(&mut stream, &bytes, deadline, options, request.has_more_input())?;
         return Ok(Accepted::Responded);
     }
     let upgrade = match request.into_upgrade() {
@@ -140,7 +140,7 @@ where
                     // The application's choice was invalid (say, a subprotocol
                     // the client did not offer): the client gets a 500.
                     let bytes = Response::new(500).to_bytes_closing()?;
-                    let _ = respond_and_close(&mut stream, &bytes, deadline, options);
+                    let _ = respond_and_close(&mut stream, &bytes, deadline, options, false);
                     return Err(error.into());
                 }
             };
@@ -149,7 +149,7 @@ where
         }
         Reply::Respond(response) => {
             let bytes = upgrade.reject(response)?;
-            respond_and_close(&mut stream, &bytes, deadline, options)?;
+            respond_and_close(&mut stream, &bytes, deadline, options, false)?;
             Ok(Accepted::Responded)
         }
     }
@@ -175,27 +175,33 @@ fn read_request<S: Transport>(stream: &mut S, options: &Options, deadline: Deadl
 }
 
 /// Answers a bad request with the status the core chose, closes, and returns
-/// the error.
+/// the error. The client may still be sending the request (say, a head too
+/// large): the close waits for its end (see [`respond_and_close`]).
 fn answer_error<S: Transport>(mut stream: S, error: HandshakeError, deadline: Deadline, options: &Options) -> Error {
     if let Some(bytes) = error.http_response() {
-        let _ = respond_and_close(&mut stream, &bytes, deadline, options);
+        let _ = respond_and_close(&mut stream, &bytes, deadline, options, true);
     } else {
         let _ = stream.shutdown();
     }
     Error::Handshake(error)
 }
 
+/// Writes `bytes`, an HTTP response after which the connection ends, and
+/// closes; `more_input` says the client may still be sending.
 fn respond_and_close<S: Transport>(
     stream: &mut S,
     bytes: &[u8],
     deadline: Deadline,
     options: &Options,
+    more_input: bool,
 ) -> Result<(), Error> {
     let written = write_all_until(stream, bytes, deadline, options.write_timeout).and_then(|()| Ok(stream.flush()?));
-    // Without a reset for a client still sending (the rest of a request too
-    // large, a body), within what is left of the handshake's time.
+    // A client still sending (a body, the rest of a bad request) is not
+    // reset: within what is left of the handshake's time and close_timeout.
+    // Others are closed at once: an HTTP client may keep its end open after
+    // reading the answer, and the caller's thread would wait on it.
     match (&written, deadline.remaining()) {
-        (Ok(()), Ok(left)) => {
+        (Ok(()), Ok(left)) if more_input => {
             let linger = left.map_or(options.close_timeout, |left| left.min(options.close_timeout));
             close_without_reset(stream, Role::Server, linger);
         }

@@ -180,6 +180,21 @@ impl Request {
         &self.leftover
     }
 
+    /// Whether more of the request follows its header block: bytes already
+    /// received after it ([`leftover`](Self::leftover)), or a body announced
+    /// by a `Transfer-Encoding` or a `Content-Length` other than 0 (RFC 9112
+    /// section 6.3).
+    ///
+    /// A server that answers without reading all of it should go on reading
+    /// (and discarding) until the client ends its side before it closes:
+    /// closing with input unread, or with more on the way, resets the
+    /// connection, and the client may then lose the answer.
+    pub fn has_more_input(&self) -> bool {
+        !self.leftover.is_empty()
+            || self.headers.get("Transfer-Encoding").is_some()
+            || self.headers.get_all("Content-Length").any(|value| value.trim_ascii() != b"0")
+    }
+
     /// Validates the request as a WebSocket upgrade (section 4.2.1).
     ///
     /// # Errors
@@ -587,6 +602,22 @@ mod tests {
         match ServerHandshake::new(Config::default()).receive(bytes).unwrap() {
             ServerProgress::Request(r) => r,
             ServerProgress::Pending(_) => panic!("pending"),
+        }
+    }
+
+    #[test]
+    fn more_input_is_a_body_announced_or_bytes_after_the_head() {
+        let cases: [(&[u8], bool); 7] = [
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", false),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length:  0 \r\n\r\n", false),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", true),
+            (b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", true),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\n", true),
+            (RFC_REQUEST, false),
+        ];
+        for (bytes, more) in cases {
+            assert_eq!(request(bytes).has_more_input(), more, "{:?}", String::from_utf8_lossy(bytes));
         }
     }
 
