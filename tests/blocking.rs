@@ -808,6 +808,34 @@ fn a_failing_server_reads_on_until_the_client_ends_instead_of_resetting() {
     }
 }
 
+/// The wait after a failure is bounded by `close_timeout`, not by the
+/// peer: a client that never stops sending (and never ends its side) does
+/// not hold a failing server, which reads only into a small scratch buffer
+/// meanwhile. The client's flood ends when the server has closed.
+#[test]
+fn a_peer_that_keeps_sending_holds_a_failing_server_only_until_the_close_timeout() {
+    const MAX_WRITES: usize = 1_000_000; // 4 GB: far more than 300 ms of loopback
+    let (listener, addr) = listen();
+    let server = thread::spawn(move || {
+        let mut options = options();
+        options.close_timeout = Duration::from_millis(300);
+        let mut ws = accept_ws(&listener, &options);
+        echo(&mut ws).map(drop)
+    });
+    let mut stream = raw_upgrade(addr);
+    stream.write_all(&hello_then_reserved_opcode(true)).expect("send");
+    let mut replies = [0u8; 11];
+    stream.read_exact(&mut replies).expect("echo and close frame");
+    // Binary frame headers with 4 KiB payloads, masked with a zero key,
+    // written until a write fails.
+    let mut chunk = vec![0u8; 4096];
+    chunk[..8].copy_from_slice(&[0x82, 0x80 | 126, 0x0f, 0xf8, 0, 0, 0, 0]);
+    let writes = (0..MAX_WRITES).find(|_| stream.write_all(&chunk).is_err());
+    assert!(writes.is_some(), "the server was still reading after {MAX_WRITES} writes of 4 KiB");
+    let failed = join(server);
+    assert!(matches!(failed, Err(Error::Protocol(_))), "{failed:?}");
+}
+
 /// A client that fails the connection waits, reading and discarding, for
 /// the server to close first (RFC 6455 section 7.1.1), here in vain: the
 /// server does not close, so the wait ends at the close timeout, and the

@@ -452,7 +452,7 @@ impl<S: Transport> Reader<S> {
         if self.shared.flush(true).is_err() {
             return;
         }
-        if self.role == Role::Client && !lock(&self.shared.sender).should_close_transport() {
+        if !self.role.closes_transport_first() && !lock(&self.shared.sender).should_close_transport() {
             await_eof(&mut self.stream, self.close_timeout);
         }
         self.shared.shutdown();

@@ -60,18 +60,11 @@ macro_rules! socket_transport {
             }
 
             fn shutdown(&self) -> io::Result<()> {
-                match Self::shutdown(self, Shutdown::Both) {
-                    // Already closed by the peer: nothing left to do.
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-                    other => other,
-                }
+                already_closed_is_done(Self::shutdown(self, Shutdown::Both))
             }
 
             fn shutdown_write(&self) -> io::Result<()> {
-                match Self::shutdown(self, Shutdown::Write) {
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-                    other => other,
-                }
+                already_closed_is_done(Self::shutdown(self, Shutdown::Write))
             }
 
             fn try_clone(&self) -> io::Result<Self> {
@@ -79,6 +72,15 @@ macro_rules! socket_transport {
             }
         }
     };
+}
+
+/// A shutdown that fails because the peer already closed the connection
+/// (`NotConnected`) has nothing left to do.
+fn already_closed_is_done(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+        other => other,
+    }
 }
 
 socket_transport!(TcpStream);
@@ -128,8 +130,9 @@ fn write_failed(error: io::Error) -> super::Error {
 /// Closes the transport after a last word the peer may not have read yet (a
 /// close frame after a failure, an HTTP error response), the way RFC 6455
 /// section 7.1.1 asks ("a method that cleanly closes the TCP connection ...
-/// discarding any trailing bytes"): a server ends its sending side first, a
-/// client leaves that to the server; both then read and discard until the
+/// discarding any trailing bytes"): the end that closes first
+/// ([`Role::closes_transport_first`], the server) ends its sending side at
+/// once, the other leaves that to it; both then read and discard until the
 /// peer ends its side too, for at most `timeout`.
 ///
 /// Such a peer is often still sending (the rest of a message or of a request,
@@ -138,7 +141,7 @@ fn write_failed(error: io::Error) -> super::Error {
 /// gets the reset before it has read our last word loses it, and with it the
 /// reason the connection ended, along with anything sent before it.
 pub(crate) fn close_without_reset<S: Transport>(stream: &mut S, role: Role, timeout: Duration) {
-    if role == Role::Server {
+    if role.closes_transport_first() {
         let _ = stream.shutdown_write();
     }
     await_eof(stream, timeout);

@@ -8,7 +8,7 @@ use super::timers::{Tick, Timers};
 use super::transport::{await_eof, close_without_reset, is_timeout, write_all, write_all_vectored};
 use super::{Error, Options, Transport};
 use crate::connection::{DEFER_MIN, Deferred};
-use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
+use crate::{CloseCode, Connection, Event, Message, Receiver, SendError, Sender};
 
 /// Output held back while received input is still being processed is written
 /// at once when it reaches this size: as large as the payloads that are
@@ -387,7 +387,7 @@ impl<S: Transport> WebSocket<S> {
             let _ = self.stream.shutdown();
             return;
         }
-        if self.conn.role() == Role::Client && !self.conn.should_close_transport() {
+        if !self.conn.role().closes_transport_first() && !self.conn.should_close_transport() {
             await_eof(&mut self.stream, self.close_timeout);
         }
         let _ = self.stream.shutdown();

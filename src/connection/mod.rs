@@ -34,6 +34,17 @@ pub enum Role {
     Server,
 }
 
+impl Role {
+    /// Whether this end closes the transport first when the connection ends,
+    /// cleanly or not (RFC 6455 section 7.1.1): the server does, at once; the
+    /// client waits for the server to, within a bound of its own choosing,
+    /// reading and discarding what still arrives, so that the server, not the
+    /// client, is left holding the TCP `TIME_WAIT` state.
+    pub fn closes_transport_first(self) -> bool {
+        self == Self::Server
+    }
+}
+
 /// Where the close handshake stands (RFC 6455 section 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum State {

@@ -387,7 +387,9 @@ impl Sender {
     /// server close the TCP connection first. A client keeps reading until the
     /// server does so (adapters bound that wait with a timeout).
     pub fn should_close_transport(&self) -> bool {
-        self.failed || self.transport_ended || (self.role == Role::Server && self.close_sent && self.close_received)
+        self.failed
+            || self.transport_ended
+            || (self.role.closes_transport_first() && self.close_sent && self.close_received)
     }
 
     /// Memory held by the output buffer, in bytes.
