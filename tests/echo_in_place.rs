@@ -11,6 +11,8 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -26,10 +28,18 @@ fn options() -> Options {
     options
 }
 
-/// A stream that takes at most `max_write` bytes per write, vectored or not.
+/// A stream that takes at most `max_write` bytes per write, vectored or not,
+/// and records the most buffers one vectored write was given.
 struct Trickle {
     inner: UnixStream,
     max_write: usize,
+    most_parts: Arc<AtomicUsize>,
+}
+
+impl Trickle {
+    fn new(inner: UnixStream, max_write: usize) -> Self {
+        Self { inner, max_write, most_parts: Arc::default() }
+    }
 }
 
 impl Read for Trickle {
@@ -44,6 +54,8 @@ impl Write for Trickle {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let parts = bufs.iter().filter(|buf| !buf.is_empty()).count();
+        self.most_parts.fetch_max(parts, Ordering::Relaxed);
         let mut capped = Vec::new();
         let mut room = self.max_write;
         for buf in bufs {
@@ -152,7 +164,7 @@ fn echo(event: Event<'_>, sender: &mut rfc6455::Sender) -> Result<(), rfc6455::S
 fn large_messages() -> Vec<Message> {
     let binary: Vec<u8> = (0..(1u32 << 20) + 3).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     vec![
-        // Payloads from 256 KiB up are written from the receive buffer;
+        // Payloads from 16 KiB up are written from the receive buffer;
         // smaller ones are copied into the output.
         Message::Binary(binary[..256 << 10].to_vec()),
         Message::Text("small".into()),
@@ -169,7 +181,7 @@ fn large_echoes_are_written_from_the_receive_buffer_byte_for_byte() {
     for max_write in [usize::MAX, 7_001] {
         let (server, client) = UnixStream::pair().expect("pair");
         let messages = large_messages();
-        let received = exchange(Trickle { inner: server, max_write }, client, messages.clone(), echo);
+        let received = exchange(Trickle::new(server, max_write), client, messages.clone(), echo);
         assert_eq!(data_only(&received), messages, "max_write {max_write}");
         // Each pong answers the ping sent after a message, so it comes after
         // that message's echo.
@@ -206,8 +218,7 @@ fn frames_queued_around_an_in_place_payload_keep_their_order() {
     for max_write in [usize::MAX, 10_007] {
         let (server, client) = UnixStream::pair().expect("pair");
         let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let received =
-            exchange(Trickle { inner: server, max_write }, client, vec![Message::Binary(big.clone())], twice);
+        let received = exchange(Trickle::new(server, max_write), client, vec![Message::Binary(big.clone())], twice);
         let expected = [
             Message::Text("before".into()),
             Message::Binary(big.clone()),
@@ -252,7 +263,7 @@ fn large_sends_are_written_from_the_callers_memory_byte_for_byte() {
         let to_send = messages.clone();
         let prepared = PreparedMessage::binary(binary[..100_000].to_vec());
         let server = thread::spawn(move || {
-            let trickle = Trickle { inner: server, max_write };
+            let trickle = Trickle::new(server, max_write);
             let mut ws =
                 WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
                     .expect("wrap");
@@ -292,7 +303,7 @@ fn a_large_send_while_input_waits_goes_out_after_what_was_queued() {
         let medium = big[..20_000].to_vec();
         let (big_sent, medium_sent) = (big.clone(), medium.clone());
         let server = thread::spawn(move || {
-            let trickle = Trickle { inner: server, max_write };
+            let trickle = Trickle::new(server, max_write);
             let mut ws =
                 WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
                     .expect("wrap");
@@ -318,4 +329,158 @@ fn a_large_send_while_input_waits_goes_out_after_what_was_queued() {
             "max_write {max_write}"
         );
     }
+}
+
+/// A client connection and the wire bytes of `messages` sent on it, binary
+/// or (when the flag is set) text, with a ping after the message at
+/// `ping_after`.
+fn client_sends(messages: &[Message], ping_after: usize) -> (Connection, Vec<u8>) {
+    let mut conn = Connection::new(Role::Client, Config::default());
+    for (i, message) in messages.iter().enumerate() {
+        match message {
+            Message::Text(text) => conn.send_text(text).expect("queue"),
+            Message::Binary(data) => conn.send_binary(data).expect("queue"),
+            _ => unreachable!("data messages only"),
+        }
+        if i == ping_after {
+            conn.ping(b"p").expect("queue");
+        }
+    }
+    let mut wire = Vec::new();
+    conn.take_output(&mut wire);
+    (conn, wire)
+}
+
+/// Options whose reads take all that has arrived (up to 256 KiB) at once.
+fn large_reads() -> Options {
+    let mut options = options();
+    options.config.read_buffer_size = 256 << 10;
+    options
+}
+
+#[test]
+fn several_echoes_go_out_from_the_receive_buffer_in_one_write() {
+    let binary: Vec<u8> = (0..40_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    // The first message is read up to its end alone (large frames are read
+    // exactly to their end) and goes out alone; the rest then arrive in one
+    // read, and those of 16 KiB and up are echoed from where they lie.
+    let messages = vec![
+        Message::Binary(binary[..20_000].to_vec()),
+        Message::Binary(binary[..30_000].to_vec()),
+        Message::Text(mixed_text(17_000)),
+        Message::Binary(binary[..100].to_vec()),
+        Message::Binary(binary.clone()),
+        Message::Binary(binary[..16 << 10].to_vec()),
+        Message::Text("last".into()),
+    ];
+    for max_write in [usize::MAX, 7_001] {
+        let (server, mut client) = UnixStream::pair().expect("pair");
+        // A ping is answered at once, with what was queued before it.
+        let (conn, wire) = client_sends(&messages, 5);
+        // All of it waits in the socket before the server reads.
+        client.write_all(&wire).expect("write");
+        let server = thread::spawn(move || {
+            let trickle = Trickle::new(server, max_write);
+            let most_parts = Arc::clone(&trickle.most_parts);
+            let mut ws = WebSocket::from_connection(
+                trickle,
+                Connection::new(Role::Server, large_reads().config),
+                &large_reads(),
+            )
+            .expect("wrap");
+            let mut capacity = 0;
+            while !ws
+                .read_with(|event, sender| matches!(event, Event::Close(_)) || echo(event, sender).is_err())
+                .expect("read")
+            {
+                capacity = capacity.max(ws.connection().sender().buffer_capacity());
+            }
+            (capacity, most_parts.load(Ordering::Relaxed))
+        });
+        let mut expected = messages.clone();
+        expected.insert(6, Message::Pong(b"p".to_vec()));
+        let received = read_messages(client, conn, expected.len());
+        let (capacity, most_parts) = server.join().expect("server thread");
+        assert_eq!(received, expected, "max_write {max_write}");
+        // Four payloads in one write, and the output around them: 9 parts.
+        assert!(most_parts >= 9, "at most {most_parts} parts in a write");
+        // Had one of the large payloads been copied, the output buffer would
+        // hold 16 KiB.
+        assert!(capacity < 16 << 10, "output buffer grew to {capacity} bytes");
+    }
+}
+
+#[test]
+fn echoes_held_when_the_input_turns_bad_go_out_before_the_close_frame() {
+    let binary: Vec<u8> = (0..30_000u32).map(|i| (i % 253) as u8).collect();
+    let messages = vec![
+        Message::Binary(binary[..20_000].to_vec()),
+        Message::Binary(binary[..25_000].to_vec()),
+        Message::Binary(binary.clone()),
+    ];
+    let (_, mut wire) = client_sends(&messages, usize::MAX);
+    // A masked frame with a reserved opcode: a protocol error (1002).
+    wire.extend_from_slice(&[0x83, 0x80, 1, 2, 3, 4]);
+    let (server, mut client) = UnixStream::pair().expect("pair");
+    client.write_all(&wire).expect("write");
+    let server = thread::spawn(move || {
+        let mut ws =
+            WebSocket::from_connection(server, Connection::new(Role::Server, large_reads().config), &large_reads())
+                .expect("wrap");
+        loop {
+            match ws.read_with(echo) {
+                Ok(sent) => sent.expect("echo"),
+                Err(error) => return error,
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    client.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    client.read_to_end(&mut answer).expect("read to the server's end");
+    drop(client);
+    let error = server.join().expect("server thread");
+    assert!(matches!(error, rfc6455::blocking::Error::Protocol(_)), "{error:?}");
+    let mut conn = Connection::new(Role::Client, Config::default());
+    conn.receive(&answer);
+    let mut received = Vec::new();
+    while let Some(event) = conn.poll_event().expect("valid frames") {
+        received.push(event.to_message());
+    }
+    let mut expected = messages.clone();
+    expected.push(Message::Close(Some(rfc6455::OwnedCloseFrame {
+        code: rfc6455::CloseCode::PROTOCOL_ERROR,
+        reason: String::new(),
+    })));
+    assert_eq!(received, expected);
+}
+
+#[test]
+fn an_echo_held_when_the_connection_is_split_still_goes_out() {
+    let binary: Vec<u8> = (0..20_000u32).map(|i| (i % 241) as u8).collect();
+    let messages = vec![
+        Message::Binary(binary.clone()),
+        Message::Binary(binary[..18_000].to_vec()),
+        Message::Text("second".into()),
+    ];
+    let (server, mut client) = UnixStream::pair().expect("pair");
+    let (conn, wire) = client_sends(&messages, usize::MAX);
+    client.write_all(&wire).expect("write");
+    let server = thread::spawn(move || {
+        let mut ws =
+            WebSocket::from_connection(server, Connection::new(Role::Server, large_reads().config), &large_reads())
+                .expect("wrap");
+        ws.read_with(echo).expect("read").expect("echo");
+        // The second message's echo is held in the receive buffer: the third
+        // message waits, so nothing is written yet.
+        ws.read_with(echo).expect("read").expect("echo");
+        assert!(ws.connection().receiver().buffered_len() > 0, "the third message waits");
+        let (mut reader, writer) = ws.split().expect("split");
+        writer.flush().expect("flush");
+        assert_eq!(reader.read().expect("read"), Message::Text("second".into()));
+        writer.send_text("done").expect("send");
+        while !matches!(reader.read().expect("read"), Message::Close(_)) {}
+    });
+    let received = read_messages(client, conn, 3);
+    server.join().expect("server thread");
+    assert_eq!(received, [messages[0].clone(), messages[1].clone(), Message::Text("done".into())]);
 }

@@ -31,6 +31,7 @@ use super::timers::{Tick, Timers};
 use super::transport::{await_eof, close_without_reset, is_timeout, write_all, write_all_vectored};
 use super::websocket::{LEND_WHEN_IDLE_MIN, read_some};
 use super::{Error, Transport};
+use crate::connection::MAX_OUTPUT_PARTS;
 use crate::mask::extend_copied;
 use crate::{CloseCode, Connection, Event, Message, Receiver, Role, SendError, Sender};
 
@@ -292,8 +293,11 @@ impl<S: Transport> Writer<S> {
         let WriteSide { stream, scratch } = &mut *side;
         scratch.clear();
         if let Some(deferred) = &deferred {
-            match sender.output_around(deferred, payload) {
-                Some([before, _, _]) => extend_copied(scratch, before),
+            let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
+            match sender.output_parts((&[], 0), Some((deferred, payload)), &mut parts) {
+                // The output before the payload, its header last; what was
+                // queued after it stays queued.
+                Some(_) => extend_copied(scratch, parts[0]),
                 // Not reachable: the sender only defers payloads inside `payload`.
                 None => sender.discard_deferred(deferred),
             }
@@ -301,7 +305,7 @@ impl<S: Transport> Writer<S> {
         }
         drop(sender);
         if !scratch.is_empty()
-            && let Err(error) = write_all_vectored(stream, [scratch, payload])
+            && let Err(error) = write_all_vectored(stream, &[scratch, payload])
         {
             self.shared.failed.store(true, Ordering::Release);
             let _ = stream.shutdown();

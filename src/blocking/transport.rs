@@ -5,6 +5,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::Duration;
 
 use crate::Role;
+use crate::connection::MAX_OUTPUT_PARTS;
 
 /// A byte stream the blocking adapters can drive.
 ///
@@ -102,14 +103,14 @@ pub(crate) fn write_all<S: Transport>(stream: &mut S, mut bytes: &[u8]) -> Resul
     stream.flush().map_err(write_failed)
 }
 
-/// [`write_all`] for several buffers, written in as few vectored writes as
-/// the stream allows.
-pub(crate) fn write_all_vectored<S: Transport, const N: usize>(
-    stream: &mut S,
-    parts: [&[u8]; N],
-) -> Result<(), super::Error> {
-    let mut slices = parts.map(IoSlice::new);
-    let mut left = &mut slices[..];
+/// [`write_all`] for several buffers (at most [`MAX_OUTPUT_PARTS`]), written
+/// in as few vectored writes as the stream allows.
+pub(crate) fn write_all_vectored<S: Transport>(stream: &mut S, parts: &[&[u8]]) -> Result<(), super::Error> {
+    let mut slices = [IoSlice::new(&[]); MAX_OUTPUT_PARTS];
+    for (slice, part) in slices.iter_mut().zip(parts) {
+        *slice = IoSlice::new(part);
+    }
+    let mut left = &mut slices[..parts.len().min(MAX_OUTPUT_PARTS)];
     // Drops empty buffers in front, so that the loop ends once all is written.
     IoSlice::advance_slices(&mut left, 0);
     while !left.is_empty() {

@@ -7,13 +7,13 @@ use super::error::io_error;
 use super::timers::{Tick, Timers};
 use super::transport::{await_eof, close_without_reset, is_timeout, write_all, write_all_vectored};
 use super::{Error, Options, Transport};
-use crate::connection::{DEFER_MIN, Deferred};
+use crate::connection::{DEFER_MIN, Deferred, MAX_OUTPUT_PARTS};
 use crate::{CloseCode, Connection, Event, Message, Receiver, SendError, Sender};
 
 /// Output held back while received input is still being processed is written
-/// at once when it reaches this size: as large as the payloads that are
-/// written from the receive buffer instead of being copied, so that every
-/// write under load carries about this much.
+/// at once when it reaches this size (payloads held in the receive buffer
+/// included): as large as the payloads that get a write of their own, so
+/// that every write under load carries about this much.
 const FLUSH_THRESHOLD: usize = DEFER_MIN;
 
 /// A message sent while no received input waits (or, on a split
@@ -34,7 +34,10 @@ pub(super) const LEND_WHEN_IDLE_MIN: usize = 2 << 10;
 /// broadcast loop costs one system call per batch rather than per message,
 /// while a lone message is never delayed. A server's messages of 2 KiB and
 /// up when written at once (256 KiB and up within a batch) are written from
-/// the caller's memory rather than copied into the output buffer.
+/// the caller's memory rather than copied into the output buffer, and
+/// payloads of 16 KiB and up sent back from inside
+/// [`read_with`](Self::read_with) (an echo) are written, with the rest of the
+/// batch, from the receive buffer.
 ///
 /// For one thread reading while others send, see [`split`](Self::split).
 #[derive(Debug)]
@@ -107,19 +110,21 @@ impl<S: Transport> WebSocket<S> {
                 Ok(Some(event)) => {
                     let close = matches!(event, Event::Close(_));
                     // A large payload echoed from the receive buffer is
-                    // written from there, not copied into the output first.
+                    // written from there, not copied into the output first
+                    // (with the rest of the output, before the next read).
                     let lent = match event {
                         Event::Text(text) => text.as_bytes(),
                         Event::Binary(data) => data,
                         _ => &[],
                     };
-                    if lent.len() >= DEFER_MIN {
-                        sender.lend(lent, DEFER_MIN);
+                    if !lent.is_empty() {
+                        sender.lend_received(lent);
                     }
                     let result = f(event, sender);
                     let owes_pong = sender.owes_pong();
                     if let Some(deferred) = sender.end_loan()
-                        && let Err(error) = write_deferred(&mut self.stream, sender, &deferred, lent)
+                        && let Err(error) =
+                            write_output_from(&mut self.stream, sender, (&[], 0), Some((&deferred, lent)))
                     {
                         return Err(self.fail(error));
                     }
@@ -215,7 +220,7 @@ impl<S: Transport> WebSocket<S> {
     /// Writes everything queued.
     pub fn flush(&mut self) -> Result<(), Error> {
         self.conn.halves().1.drop_unfinished_loan();
-        match write_output(&mut self.stream, &mut self.conn) {
+        match write_output(&mut self.stream, &mut self.conn, None) {
             Ok(()) => Ok(()),
             Err(error) => Err(self.fail(error)),
         }
@@ -239,8 +244,9 @@ impl<S: Transport> WebSocket<S> {
     /// Splits into a [`Reader`](super::Reader) and a cloneable
     /// [`Writer`](super::Writer) for use on different threads. Needs a stream
     /// that [`Transport::try_clone`] can duplicate, such as a `TcpStream`.
-    pub fn split(self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
+    pub fn split(mut self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
         let read_stream = self.stream.try_clone()?;
+        self.conn.copy_held();
         Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, false))
     }
 
@@ -253,11 +259,12 @@ impl<S: Transport> WebSocket<S> {
     /// [`SendError::WriteBufferFull`](crate::SendError::WriteBufferFull),
     /// typically the moment to drop it. The thread ends with the connection
     /// (or when the reader is dropped), after writing what is queued.
-    pub fn split_with_writer_thread(self) -> io::Result<(super::Reader<S>, super::Writer<S>)>
+    pub fn split_with_writer_thread(mut self) -> io::Result<(super::Reader<S>, super::Writer<S>)>
     where
         S: Send + 'static,
     {
         let read_stream = self.stream.try_clone()?;
+        self.conn.copy_held();
         let (reader, writer) =
             super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, true);
         super::split::spawn_writer_thread(&writer)?;
@@ -308,7 +315,7 @@ impl<S: Transport> WebSocket<S> {
         let queued = op(&mut self.conn);
         let sender = self.conn.halves().1;
         if let Some(deferred) = sender.end_loan()
-            && let Err(error) = write_deferred(&mut self.stream, sender, &deferred, payload)
+            && let Err(error) = write_output(&mut self.stream, &mut self.conn, Some((&deferred, payload)))
         {
             return Err(self.fail(error));
         }
@@ -383,7 +390,7 @@ impl<S: Transport> WebSocket<S> {
     /// close timeout runs out).
     fn finish_close(&mut self) {
         self.finished = true;
-        if write_output(&mut self.stream, &mut self.conn).is_err() {
+        if write_output(&mut self.stream, &mut self.conn, None).is_err() {
             let _ = self.stream.shutdown();
             return;
         }
@@ -403,7 +410,7 @@ impl<S: Transport> WebSocket<S> {
     fn fail(&mut self, error: Error) -> Error {
         if !self.finished {
             self.finished = true;
-            let written = write_output(&mut self.stream, &mut self.conn).is_ok();
+            let written = write_output(&mut self.stream, &mut self.conn, None).is_ok();
             if written && matches!(error, Error::Protocol(_)) {
                 close_without_reset(&mut self.stream, self.conn.role(), self.close_timeout);
             } else {
@@ -444,33 +451,59 @@ pub(crate) fn read_some<S: Transport>(stream: &mut S, receiver: &mut Receiver, q
     }
 }
 
-/// Writes the pending output around a frame whose payload was left in `lent`
-/// (see `Sender::lend`): the output before it, the payload, and the output
-/// queued after it, gathered into as few writes as the stream allows.
-fn write_deferred<S: Transport>(
+/// Writes all of the connection's pending output: what is queued, with the
+/// payloads of frames held in the receive buffer, and `lent`'s deferred frame
+/// with its payload from `lent`'s memory.
+fn write_output<S: Transport>(
     stream: &mut S,
-    sender: &mut Sender,
-    deferred: &Deferred,
-    lent: &[u8],
+    conn: &mut Connection,
+    lent: Option<(&Deferred, &[u8])>,
 ) -> Result<(), Error> {
-    let Some(parts) = sender.output_around(deferred, lent) else {
-        // Not reachable: the sender only defers payloads inside `lent`.
-        sender.discard_deferred(deferred);
-        return Ok(());
-    };
-    let queued = parts[0].len() + parts[2].len();
-    if let Err(error) = write_all_vectored(stream, parts) {
-        sender.discard_deferred(deferred);
-        return Err(error);
-    }
-    sender.advance_output(queued);
-    Ok(())
+    let (receiver, sender) = conn.halves();
+    write_output_from(stream, sender, receiver.held_input(), lent)
 }
 
-/// Writes all of the connection's pending output.
-fn write_output<S: Transport>(stream: &mut S, conn: &mut Connection) -> Result<(), Error> {
-    let pending = conn.output().len();
-    write_all(stream, conn.output())?;
-    conn.advance_output(pending);
-    Ok(())
+/// [`write_output`] for a sender whose held payloads are in `input` (the
+/// receive buffer and its epoch). While an event is borrowed the receive
+/// buffer cannot be, so the event's callback passes an empty `input`: the
+/// sender then holds nothing, since it defers a frame only when it holds
+/// none (see `Sender::lend_received`).
+fn write_output_from<S: Transport>(
+    stream: &mut S,
+    sender: &mut Sender,
+    input: (&[u8], u32),
+    lent: Option<(&Deferred, &[u8])>,
+) -> Result<(), Error> {
+    if lent.is_none() && !sender.holds_input() {
+        let pending = sender.output().len();
+        write_all(stream, sender.output())?;
+        sender.advance_output(pending);
+        return Ok(());
+    }
+    // An owed pong joins the output first, as in the plain case.
+    let _ = sender.output();
+    let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
+    let Some(count) = sender.output_parts(input, lent, &mut parts) else {
+        // Not reachable: payloads are held only until the output is written,
+        // which happens before the receive buffer changes, and deferred only
+        // inside `lent`. Should it happen, no header goes out without its
+        // payload.
+        discard_lent(sender, lent);
+        return write_output_from(stream, sender, input, None);
+    };
+    let written = write_all_vectored(stream, &parts[..count]);
+    if written.is_ok() {
+        sender.all_output_written();
+    } else {
+        discard_lent(sender, lent);
+    }
+    written
+}
+
+/// Drops the frames whose payloads lie elsewhere, and what follows them.
+fn discard_lent(sender: &mut Sender, lent: Option<(&Deferred, &[u8])>) {
+    if let Some((deferred, _)) = lent {
+        sender.discard_deferred(deferred);
+    }
+    sender.discard_held();
 }

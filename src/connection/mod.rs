@@ -15,7 +15,7 @@ mod sender;
 
 pub use receiver::Receiver;
 pub use sender::Sender;
-pub(crate) use sender::{DEFER_MIN, Deferred};
+pub(crate) use sender::{DEFER_MIN, Deferred, MAX_OUTPUT_PARTS};
 
 use crate::close::{CloseCode, CloseFrame, OwnedCloseFrame};
 use crate::config::Config;
@@ -274,6 +274,12 @@ impl Connection {
     /// See [`Sender::has_output`].
     pub fn has_output(&self) -> bool {
         self.sender.has_output()
+    }
+
+    /// Copies the held payloads into the output, so that the halves can
+    /// part: the sender must not depend on the receive buffer after that.
+    pub(crate) fn copy_held(&mut self) {
+        self.sender.copy_held(self.receiver.held_input());
     }
 
     /// Where the close handshake stands.

@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::str;
 
-use super::sender::Sender;
+use super::sender::{InputSpan, Sender};
 use super::{BufferSizer, Event, Role};
 use crate::close::{CloseCode, CloseFrame, ClosePayloadError, parse_close_payload};
 use crate::config::Config;
@@ -67,6 +67,10 @@ pub struct Receiver {
     message_compressed: bool,
     /// Initialised storage; bytes `start..end` are received but not consumed.
     buf: Vec<u8>,
+    /// Changes whenever bytes already in `buf` may change (a read into it,
+    /// a move, a shrink), so that the sender can tell whether payloads it
+    /// holds there are still what they were (see `Sender::lend_received`).
+    epoch: u32,
     start: usize,
     end: usize,
     /// Where the current round of reads into the empty buffer started (see
@@ -167,6 +171,7 @@ impl Receiver {
             min_read,
             allowed_rsv: if deflate.is_some() { 0b100 } else { 0 },
             buf: Vec::new(),
+            epoch: 0,
             start: 0,
             end: 0,
             origin: 0,
@@ -198,6 +203,7 @@ impl Receiver {
             return;
         }
         self.apply_release();
+        self.epoch = self.epoch.wrapping_add(1);
         self.make_room(bytes.len());
         // Appended after what is held, over any spare bytes of a read
         // buffer offered before (see `extend_copied` for why not `memcpy`).
@@ -222,6 +228,7 @@ impl Receiver {
     /// Bytes read after the peer's close frame are ignored.
     pub fn read_buffer(&mut self) -> &mut [u8] {
         self.apply_release();
+        self.epoch = self.epoch.wrapping_add(1);
         let want = self.wanted_read();
         self.make_room(want);
         if self.buf.len() - self.end < want {
@@ -293,6 +300,7 @@ impl Receiver {
     /// it when a connection is idle; the buffers grow again with traffic.
     pub fn shrink_buffers(&mut self) {
         self.apply_release();
+        self.epoch = self.epoch.wrapping_add(1);
         self.compact();
         let keep = (self.end).max(self.min_read);
         self.buf.truncate(keep);
@@ -344,11 +352,18 @@ impl Receiver {
                 let reason = str::from_utf8(&self.buf[reason]).unwrap_or_default();
                 Ok(Some(Event::Close(code.map(|code| CloseFrame { code, reason }))))
             }
-            RawEvent::Binary(Source::Input(range)) => Ok(Some(Event::Binary(&self.buf[range]))),
-            RawEvent::Binary(Source::Message) => Ok(Some(Event::Binary(&self.message))),
+            RawEvent::Binary(Source::Input(range)) => {
+                sender.note_input(Some(self.input_span()));
+                Ok(Some(Event::Binary(&self.buf[range])))
+            }
+            RawEvent::Binary(Source::Message) => {
+                sender.note_input(None);
+                Ok(Some(Event::Binary(&self.message)))
+            }
             // The fields are borrowed one at a time so that the error path may
             // still record the failure.
             RawEvent::Text(source, validated) => {
+                sender.note_input(matches!(source, Source::Input(_)).then(|| self.input_span()));
                 let bytes = match source {
                     Source::Input(range) => &self.buf[range],
                     Source::Message => &self.message[..],
@@ -366,6 +381,17 @@ impl Receiver {
         }
     }
 
+    /// Where the input buffer is, for the sender (see `Sender::note_input`).
+    fn input_span(&self) -> InputSpan {
+        InputSpan { addr: self.buf.as_ptr().addr(), len: self.buf.len(), epoch: self.epoch }
+    }
+
+    /// The input buffer and its epoch, where the sender finds the payloads
+    /// it holds (see `Sender::output_parts`).
+    pub(crate) fn held_input(&self) -> (&[u8], u32) {
+        (&self.buf, self.epoch)
+    }
+
     fn is_finished(&self) -> bool {
         self.close_received || self.error.is_some()
     }
@@ -380,8 +406,13 @@ impl Receiver {
         if let Some(inflater) = &mut self.inflater {
             inflater.reset();
         }
-        // Nothing more will be parsed: let the memory go.
-        self.buf = Vec::new();
+        // Nothing more will be parsed: let the memory go, unless the sender
+        // still has to write payloads from it (the echoes of messages that
+        // came before the failure).
+        if !sender.holds_input() {
+            self.buf = Vec::new();
+            self.epoch = self.epoch.wrapping_add(1);
+        }
         self.message = Vec::new();
         self.start = 0;
         self.end = 0;
@@ -419,6 +450,7 @@ impl Receiver {
             if let Some(target) = self.buf_sizer.shrink_target_above(self.buf.len(), self.read_hint) {
                 self.buf.truncate(target);
                 self.buf.shrink_to(target);
+                self.epoch = self.epoch.wrapping_add(1);
             }
             if round_ended {
                 self.origin = self.next_origin();
