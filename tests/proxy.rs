@@ -765,8 +765,12 @@ fn proxy_refusal_and_eof_and_silence() {
 
 #[test]
 fn a_proxy_that_is_not_there_is_named() {
-    let (listener, addr) = listen();
-    drop(listener);
+    // A socket bound to the port but not listening: connections to it are
+    // refused, and no other test running meanwhile can take the port (as it
+    // could after dropping a listener, and then accept this connection).
+    let closed_port = tokio::net::TcpSocket::new_v4().expect("socket");
+    closed_port.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let addr = closed_port.local_addr().expect("local_addr");
     let result = ClientBuilder::new("ws://echo.invalid:9/")
         .unwrap()
         .options(options())
@@ -780,6 +784,7 @@ fn a_proxy_that_is_not_there_is_named() {
         }
         other => panic!("expected a refused connection: {other:?}"),
     }
+    drop(closed_port);
     // Without the `tls` feature an https:// proxy is refused before any
     // connection is made (with it, tests/tls.rs goes through one).
     #[cfg(not(feature = "tls"))]
