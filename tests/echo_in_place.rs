@@ -484,3 +484,42 @@ fn an_echo_held_when_the_connection_is_split_still_goes_out() {
     server.join().expect("server thread");
     assert_eq!(received, [messages[0].clone(), messages[1].clone(), Message::Text("done".into())]);
 }
+
+#[test]
+fn a_large_send_after_a_held_echo_goes_out_after_it() {
+    let binary: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+    let messages = vec![
+        Message::Binary(binary[..20_000].to_vec()),
+        Message::Binary(binary[..17_000].to_vec()),
+        Message::Text("second".into()),
+    ];
+    for max_write in [usize::MAX, 10_007] {
+        let (server, mut client) = UnixStream::pair().expect("pair");
+        let (conn, wire) = client_sends(&messages, usize::MAX);
+        client.write_all(&wire).expect("write");
+        let big = binary.clone();
+        let server = thread::spawn(move || {
+            let trickle = Trickle::new(server, max_write);
+            let mut ws = WebSocket::from_connection(
+                trickle,
+                Connection::new(Role::Server, large_reads().config),
+                &large_reads(),
+            )
+            .expect("wrap");
+            ws.read_with(echo).expect("read").expect("echo");
+            ws.read_with(echo).expect("read").expect("echo");
+            assert!(ws.connection().receiver().buffered_len() > 0, "the third message waits");
+            // Written at once from `big`, after the echo held before it.
+            ws.send_binary(&big).expect("send");
+            assert_eq!(ws.read().expect("read"), Message::Text("second".into()));
+            until_closed(&mut ws);
+        });
+        let received = read_messages(client, conn, 3);
+        server.join().expect("server thread");
+        assert_eq!(
+            received,
+            [messages[0].clone(), messages[1].clone(), Message::Binary(binary.clone())],
+            "max_write {max_write}"
+        );
+    }
+}
