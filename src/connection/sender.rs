@@ -1095,117 +1095,124 @@ mod tests {
         assert!(sender.output().ends_with(&[0x8a, 1, b'q']));
     }
 
-    /// One thing a client sends in [`holding_changes_no_byte_on_the_wire`].
-    #[derive(Clone, Debug)]
-    enum Sent {
-        Binary(usize),
-        Text(usize),
-        /// A binary message in two fragments of these sizes.
-        Fragmented(usize, usize),
-        Ping,
-    }
+    /// The property test needs proptest, a dev-dependency that the Miri run
+    /// (`.ci/miri`, which builds the crate without them) does not have.
+    #[cfg(not(miri))]
+    mod holding_property {
+        use super::*;
 
-    fn sent_strategy() -> impl proptest::strategy::Strategy<Value = Sent> {
-        use proptest::prelude::*;
-        let size = prop_oneof![0..300usize, HOLD_MIN - 2..HOLD_MIN + 2, HOLD_MIN..70_000];
-        prop_oneof![
-            3 => size.clone().prop_map(Sent::Binary),
-            3 => size.clone().prop_map(Sent::Text),
-            1 => (size.clone(), size).prop_map(|(a, b)| Sent::Fragmented(a, b)),
-            2 => Just(Sent::Ping),
-        ]
-    }
-
-    fn sent_wire(sent: &[Sent]) -> Vec<u8> {
-        let bytes = |len: usize, salt: usize| (0..len).map(|i| ((i + salt) * 31 % 251) as u8).collect::<Vec<u8>>();
-        let mut client = crate::Connection::new(Role::Client, Config::default());
-        let mut wire = Vec::new();
-        for (i, item) in sent.iter().enumerate() {
-            match *item {
-                Sent::Binary(len) => client.send_binary(&bytes(len, i)).unwrap(),
-                Sent::Text(len) => client.send_text(&"\u{e9}a".repeat(len / 3)).unwrap(),
-                Sent::Fragmented(a, b) => {
-                    client.send_first_fragment(false, &bytes(a, i)).unwrap();
-                    client.send_fragment(&bytes(b, i + 1), true).unwrap();
-                }
-                Sent::Ping => client.ping(&[i as u8]).unwrap(),
-            }
-            client.take_output(&mut wire);
+        /// One thing a client sends in [`holding_changes_no_byte_on_the_wire`].
+        #[derive(Clone, Debug)]
+        enum Sent {
+            Binary(usize),
+            Text(usize),
+            /// A binary message in two fragments of these sizes.
+            Fragmented(usize, usize),
+            Ping,
         }
-        wire
-    }
 
-    /// A server echoing every data message, fed `wire` cut at `cuts`
-    /// (through `receive`, or `read_buffer`), writing all its output after
-    /// each piece: from the receive buffer where it can (`hold`), or copied.
-    fn echo_server_output(wire: &[u8], cuts: &[usize], via_read_buffer: bool, hold: bool) -> Vec<u8> {
-        let mut server = crate::Connection::new(Role::Server, Config::default());
-        let mut written = Vec::new();
-        let mut from = 0;
-        for &to in cuts.iter().chain(std::iter::once(&wire.len())) {
-            let mut piece = &wire[from..to];
-            from = to;
-            if via_read_buffer {
-                while !piece.is_empty() {
-                    let buf = server.read_buffer();
-                    let n = buf.len().min(piece.len());
-                    buf[..n].copy_from_slice(&piece[..n]);
-                    server.commit_read(n);
-                    piece = &piece[n..];
-                }
-            } else {
-                server.receive(piece);
-            }
-            let (receiver, sender) = server.halves();
-            while let Some(event) = receiver.poll_event(sender).unwrap() {
-                let lent = match event {
-                    crate::Event::Text(text) => text.as_bytes(),
-                    crate::Event::Binary(data) => data,
-                    _ => continue,
-                };
-                if hold {
-                    sender.lend_received(lent);
-                }
-                match event {
-                    crate::Event::Text(text) => sender.send_text(text).unwrap(),
-                    _ => sender.send_binary(lent).unwrap(),
-                }
-                assert!(sender.end_loan().is_none());
-            }
-            // Twice: a pong owed for a newer ping waits until the one queued
-            // before it has been written.
-            for _ in 0..2 {
-                let _ = sender.output();
-                let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
-                let count =
-                    sender.output_parts(receiver.held_input(), None, &mut parts).expect("held payloads in place");
-                for part in &parts[..count] {
-                    written.extend_from_slice(part);
-                }
-                sender.all_output_written();
-            }
-            assert!(!sender.has_output());
+        fn sent_strategy() -> impl proptest::strategy::Strategy<Value = Sent> {
+            use proptest::prelude::*;
+            let size = prop_oneof![0..300usize, HOLD_MIN - 2..HOLD_MIN + 2, HOLD_MIN..70_000];
+            prop_oneof![
+                3 => size.clone().prop_map(Sent::Binary),
+                3 => size.clone().prop_map(Sent::Text),
+                1 => (size.clone(), size).prop_map(|(a, b)| Sent::Fragmented(a, b)),
+                2 => Just(Sent::Ping),
+            ]
         }
-        written
-    }
 
-    proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+        fn sent_wire(sent: &[Sent]) -> Vec<u8> {
+            let bytes = |len: usize, salt: usize| (0..len).map(|i| ((i + salt) * 31 % 251) as u8).collect::<Vec<u8>>();
+            let mut client = crate::Connection::new(Role::Client, Config::default());
+            let mut wire = Vec::new();
+            for (i, item) in sent.iter().enumerate() {
+                match *item {
+                    Sent::Binary(len) => client.send_binary(&bytes(len, i)).unwrap(),
+                    Sent::Text(len) => client.send_text(&"\u{e9}a".repeat(len / 3)).unwrap(),
+                    Sent::Fragmented(a, b) => {
+                        client.send_first_fragment(false, &bytes(a, i)).unwrap();
+                        client.send_fragment(&bytes(b, i + 1), true).unwrap();
+                    }
+                    Sent::Ping => client.ping(&[i as u8]).unwrap(),
+                }
+                client.take_output(&mut wire);
+            }
+            wire
+        }
 
-        /// Holding payloads in the receive buffer changes no byte on the
-        /// wire, however the input is cut and read.
-        #[test]
-        fn holding_changes_no_byte_on_the_wire(
-            sent in proptest::collection::vec(sent_strategy(), 1..10),
-            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
-            via_read_buffer in proptest::prelude::any::<bool>(),
-        ) {
-            let wire = sent_wire(&sent);
-            let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(wire.len() + 1)).collect();
-            cuts.sort_unstable();
-            let held = echo_server_output(&wire, &cuts, via_read_buffer, true);
-            let copied = echo_server_output(&wire, &cuts, via_read_buffer, false);
-            proptest::prop_assert!(held == copied, "{} bytes held, {} copied", held.len(), copied.len());
+        /// A server echoing every data message, fed `wire` cut at `cuts`
+        /// (through `receive`, or `read_buffer`), writing all its output after
+        /// each piece: from the receive buffer where it can (`hold`), or copied.
+        fn echo_server_output(wire: &[u8], cuts: &[usize], via_read_buffer: bool, hold: bool) -> Vec<u8> {
+            let mut server = crate::Connection::new(Role::Server, Config::default());
+            let mut written = Vec::new();
+            let mut from = 0;
+            for &to in cuts.iter().chain(std::iter::once(&wire.len())) {
+                let mut piece = &wire[from..to];
+                from = to;
+                if via_read_buffer {
+                    while !piece.is_empty() {
+                        let buf = server.read_buffer();
+                        let n = buf.len().min(piece.len());
+                        buf[..n].copy_from_slice(&piece[..n]);
+                        server.commit_read(n);
+                        piece = &piece[n..];
+                    }
+                } else {
+                    server.receive(piece);
+                }
+                let (receiver, sender) = server.halves();
+                while let Some(event) = receiver.poll_event(sender).unwrap() {
+                    let lent = match event {
+                        crate::Event::Text(text) => text.as_bytes(),
+                        crate::Event::Binary(data) => data,
+                        _ => continue,
+                    };
+                    if hold {
+                        sender.lend_received(lent);
+                    }
+                    match event {
+                        crate::Event::Text(text) => sender.send_text(text).unwrap(),
+                        _ => sender.send_binary(lent).unwrap(),
+                    }
+                    assert!(sender.end_loan().is_none());
+                }
+                // Twice: a pong owed for a newer ping waits until the one queued
+                // before it has been written.
+                for _ in 0..2 {
+                    let _ = sender.output();
+                    let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
+                    let count =
+                        sender.output_parts(receiver.held_input(), None, &mut parts).expect("held payloads in place");
+                    for part in &parts[..count] {
+                        written.extend_from_slice(part);
+                    }
+                    sender.all_output_written();
+                }
+                assert!(!sender.has_output());
+            }
+            written
+        }
+
+        proptest::proptest! {
+            #![proptest_config(proptest::test_runner::Config::with_cases(48))]
+
+            /// Holding payloads in the receive buffer changes no byte on the
+            /// wire, however the input is cut and read.
+            #[test]
+            fn holding_changes_no_byte_on_the_wire(
+                sent in proptest::collection::vec(sent_strategy(), 1..10),
+                cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
+                via_read_buffer in proptest::prelude::any::<bool>(),
+            ) {
+                let wire = sent_wire(&sent);
+                let mut cuts: Vec<usize> = cuts.iter().map(|cut| cut.index(wire.len() + 1)).collect();
+                cuts.sort_unstable();
+                let held = echo_server_output(&wire, &cuts, via_read_buffer, true);
+                let copied = echo_server_output(&wire, &cuts, via_read_buffer, false);
+                proptest::prop_assert!(held == copied, "{} bytes held, {} copied", held.len(), copied.len());
+            }
         }
     }
 }
