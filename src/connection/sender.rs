@@ -1004,6 +1004,16 @@ mod tests {
         messages
     }
 
+    /// The whole output of `server`'s sender, held payloads included, as one
+    /// write would send it; `None` if a held payload is not where it was.
+    fn output_with_held(server: &mut crate::Connection) -> Option<Vec<u8>> {
+        let (receiver, sender) = server.halves();
+        let _ = sender.output();
+        let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
+        let count = sender.output_parts(receiver.held_input(), None, &mut parts)?;
+        Some(parts[..count].concat())
+    }
+
     fn mixed_messages() -> Vec<(bool, Vec<u8>)> {
         let bytes = |len: usize| (0..len).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>();
         let text = "\u{e9}t\u{e9} \u{20ac} ".repeat(HOLD_MIN / 10 + 1).into_bytes();
@@ -1036,7 +1046,7 @@ mod tests {
     fn echoes_held_in_the_receive_buffer_are_written_in_order_with_what_came_between() {
         let messages = mixed_messages();
         let mut server = echo_from_input(&client_wire(&messages, 0));
-        let (receiver, sender) = server.halves();
+        let sender = &mut server.sender;
         // The four payloads of HOLD_MIN and up stay in the receive buffer;
         // the two smaller ones, the headers and the pong are in the output.
         assert_eq!(sender.held.len(), 4);
@@ -1045,10 +1055,8 @@ mod tests {
         assert!(sender.buffered_len() > total);
         // Written as they are, only the frames before the first held one go.
         assert_eq!(sender.output(), &[] as &[u8]);
-        let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
-        let count = sender.output_parts(receiver.held_input(), None, &mut parts).expect("all in place");
-        assert_eq!(count, 2 * 4 + 1);
-        let wire = parts[..count].concat();
+        let wire = output_with_held(&mut server).expect("all in place");
+        let sender = &mut server.sender;
         assert_eq!(wire.len(), sender.buffered_len());
         assert_eq!(client_reads(&wire), expected_echoes(&messages, 0));
         sender.all_output_written();
@@ -1061,9 +1069,8 @@ mod tests {
         let messages = mixed_messages();
         let mut server = echo_from_input(&client_wire(&messages, 9));
         let _ = server.read_buffer();
-        let (receiver, sender) = server.halves();
-        let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
-        assert_eq!(sender.output_parts(receiver.held_input(), None, &mut parts), None);
+        assert_eq!(output_with_held(&mut server), None);
+        let sender = &mut server.sender;
         // No header goes out without its payload: the first echo is held, so
         // nothing is left.
         sender.discard_held();
@@ -1181,16 +1188,10 @@ mod tests {
                 // Twice: a pong owed for a newer ping waits until the one queued
                 // before it has been written.
                 for _ in 0..2 {
-                    let _ = sender.output();
-                    let mut parts = [&[][..]; MAX_OUTPUT_PARTS];
-                    let count =
-                        sender.output_parts(receiver.held_input(), None, &mut parts).expect("held payloads in place");
-                    for part in &parts[..count] {
-                        written.extend_from_slice(part);
-                    }
-                    sender.all_output_written();
+                    written.extend(output_with_held(&mut server).expect("held payloads in place"));
+                    server.sender.all_output_written();
                 }
-                assert!(!sender.has_output());
+                assert!(!server.has_output());
             }
             written
         }
