@@ -202,7 +202,7 @@ impl Receiver {
         if self.is_finished() || bytes.is_empty() {
             return;
         }
-        self.apply_release();
+        self.apply_release(false);
         self.epoch = self.epoch.wrapping_add(1);
         self.make_room(bytes.len());
         // Appended after what is held, over any spare bytes of a read
@@ -227,7 +227,7 @@ impl Receiver {
     /// is handed out and the next one starts over without being moved.
     /// Bytes read after the peer's close frame are ignored.
     pub fn read_buffer(&mut self) -> &mut [u8] {
-        self.apply_release();
+        self.apply_release(false);
         self.epoch = self.epoch.wrapping_add(1);
         let want = self.wanted_read();
         self.make_room(want);
@@ -299,7 +299,7 @@ impl Receiver {
     /// a large message on a connection that has since gone quiet. Adapters call
     /// it when a connection is idle; the buffers grow again with traffic.
     pub fn shrink_buffers(&mut self) {
-        self.apply_release();
+        self.apply_release(false);
         self.epoch = self.epoch.wrapping_add(1);
         self.compact();
         let keep = (self.end).max(self.min_read);
@@ -327,7 +327,7 @@ impl Receiver {
         if let Some(error) = &self.error {
             return Err(error.clone());
         }
-        self.apply_release();
+        self.apply_release(sender.holds_input());
         if self.close_received {
             if self.eof {
                 sender.transport_ended();
@@ -420,8 +420,10 @@ impl Receiver {
         error
     }
 
-    /// Frees what the previous event occupied.
-    fn apply_release(&mut self) {
+    /// Frees what the previous event occupied. With `keep_bytes` (the sender
+    /// holds payloads in the buffer, see `Sender::lend_received`) an empty
+    /// buffer is not shrunk: the bytes stay as they are until the next read.
+    fn apply_release(&mut self, keep_bytes: bool) {
         if self.release.input > 0 {
             self.start += self.release.input;
             self.release.input = 0;
@@ -447,7 +449,7 @@ impl Receiver {
             // small frames read in large chunks would otherwise shrink the
             // buffer after every batch and regrow (and zero) it on the next
             // read.
-            if let Some(target) = self.buf_sizer.shrink_target_above(self.buf.len(), self.read_hint) {
+            if !keep_bytes && let Some(target) = self.buf_sizer.shrink_target_above(self.buf.len(), self.read_hint) {
                 self.buf.truncate(target);
                 self.buf.shrink_to(target);
                 self.epoch = self.epoch.wrapping_add(1);
@@ -921,5 +923,59 @@ mod tests {
         client.take_output(&mut wire);
         server.receive(&wire);
         assert!(matches!(server.poll_event(&mut server_sender).unwrap(), Some(Event::Text(text)) if text == json));
+    }
+
+    #[test]
+    fn an_emptied_buffer_is_not_shrunk_while_the_sender_holds_payloads_in_it() {
+        let wire = |len: usize| {
+            let mut client = crate::Connection::new(Role::Client, Config::default());
+            client.send_binary(&vec![9; len]).unwrap();
+            let mut wire = Vec::new();
+            client.take_output(&mut wire);
+            wire
+        };
+        let feed = |server: &mut crate::Connection, wire: &[u8]| {
+            let mut fed = 0;
+            for _ in 0..1_000 {
+                if fed == wire.len() {
+                    break;
+                }
+                let buf = server.read_buffer();
+                let n = buf.len().min(wire.len() - fed);
+                buf[..n].copy_from_slice(&wire[fed..fed + n]);
+                server.commit_read(n);
+                fed += n;
+            }
+        };
+        for hold in [true, false] {
+            let mut server = crate::Connection::new(Role::Server, Config::default());
+            // A large message grows the buffer; then the sizer is one small
+            // round away from shrinking it.
+            feed(&mut server, &wire(300_000));
+            while server.poll_event().unwrap().is_some() {}
+            let receiver = server.halves().0;
+            assert!(receiver.buf.len() >= 300_000);
+            receiver.buf_sizer.reset();
+            receiver.buf_sizer.oversized = crate::connection::SHRINK_AFTER - 1;
+            receiver.read_hint = receiver.min_read;
+            feed(&mut server, &wire(20_000));
+            let (receiver, sender) = server.halves();
+            let event = receiver.poll_event(sender).unwrap();
+            let Some(Event::Binary(data)) = event else { panic!("{event:?}") };
+            if hold {
+                sender.lend_received(data);
+            }
+            sender.send_binary(data).unwrap();
+            assert!(sender.end_loan().is_none());
+            let epoch = receiver.epoch;
+            // The buffer is empty now: the sizer's round ends here.
+            assert!(receiver.poll_event(sender).unwrap().is_none());
+            if hold {
+                assert_eq!(receiver.epoch, epoch, "the held bytes were shrunk away");
+                assert!(receiver.buf.len() >= 300_000);
+            } else {
+                assert!(receiver.buf.len() < 300_000, "the check above proves nothing: no shrink");
+            }
+        }
     }
 }
