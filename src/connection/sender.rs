@@ -513,8 +513,10 @@ impl Sender {
 
     /// Ends the loan; returns the frame queued without its payload, if any,
     /// which the caller must now write with [`output_parts`](Self::output_parts)
-    /// and then either [`advance_output`](Self::advance_output) past, or
-    /// [`discard_deferred`](Self::discard_deferred).
+    /// and then record with [`all_output_written`](Self::all_output_written)
+    /// (or, having written only what comes before its payload and the
+    /// payload, [`advance_output`](Self::advance_output) past the former), or
+    /// drop with [`discard_deferred`](Self::discard_deferred).
     pub(crate) fn end_loan(&mut self) -> Option<Deferred> {
         self.loan = None;
         self.deferred.take()
