@@ -256,7 +256,7 @@ impl<S: Transport> WebSocket<S> {
     /// client cannot hold up the others. A client that stops reading fills
     /// its queue ([`Config::max_write_buffer`](crate::Config::max_write_buffer))
     /// and further sends fail at once with
-    /// [`SendError::WriteBufferFull`](crate::SendError::WriteBufferFull),
+    /// [`SendError::WriteBufferFull`],
     /// typically the moment to drop it. The thread ends with the connection
     /// (or when the reader is dropped), after writing what is queued.
     pub fn split_with_writer_thread(mut self) -> io::Result<(super::Reader<S>, super::Writer<S>)>

@@ -9,7 +9,7 @@
 //!   reads any HTTP/1.1 request, tells upgrade attempts from plain HTTP,
 //!   validates an upgrade as section 4.2.1 requires and writes the answer of
 //!   section 4.2.2 ([`UpgradeRequest::accept`]) or a rejection
-//!   ([`UpgradeRequest::reject`], [`HandshakeError::http_response`]).
+//!   ([`UpgradeRequest::reject`], [`HandshakeError::http_response`](crate::HandshakeError::http_response)).
 //! - Shared pieces: [`accept_key`] (section 4.2.2), the parsed header fields
 //!   ([`Headers`]), and the `Sec-WebSocket-Extensions` grammar of section 9.1
 //!   ([`Extension`], [`parse_extensions`]), read with the RFC 7230 rules for
