@@ -780,11 +780,7 @@ mod tests {
             if fed == wire.len() {
                 break;
             }
-            let buf = server.read_buffer();
-            let n = buf.len().min(wire.len() - fed);
-            buf[..n].copy_from_slice(&wire[fed..fed + n]);
-            server.commit_read(n);
-            fed += n;
+            read_once(server, wire, &mut fed);
             while let Some(event) = server.poll_event(sender).unwrap() {
                 assert_eq!(&event, expected);
                 events += 1;
@@ -793,6 +789,16 @@ mod tests {
         assert_eq!((fed, events), (wire.len(), count));
         let next = server.read_buffer().as_ptr().addr();
         next - server.buf.as_ptr().addr()
+    }
+
+    /// One read of what is left of `wire` after `fed` bytes, as much as the
+    /// buffer offers.
+    fn read_once(server: &mut Receiver, wire: &[u8], fed: &mut usize) {
+        let buf = server.read_buffer();
+        let n = buf.len().min(wire.len() - *fed);
+        buf[..n].copy_from_slice(&wire[*fed..*fed + n]);
+        server.commit_read(n);
+        *fed += n;
     }
 
     /// Under load (a large buffer) each round of reads into the empty buffer
@@ -940,11 +946,7 @@ mod tests {
                 if fed == wire.len() {
                     break;
                 }
-                let buf = server.read_buffer();
-                let n = buf.len().min(wire.len() - fed);
-                buf[..n].copy_from_slice(&wire[fed..fed + n]);
-                server.commit_read(n);
-                fed += n;
+                read_once(server.halves().0, wire, &mut fed);
             }
         };
         for hold in [true, false] {
