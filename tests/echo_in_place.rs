@@ -430,7 +430,7 @@ fn echoes_held_when_the_input_turns_bad_go_out_before_the_close_frame() {
         loop {
             match ws.read_with(echo) {
                 Ok(sent) => sent.expect("echo"),
-                Err(error) => return error,
+                Err(error) => return (error, ws.connection().receiver().buffer_capacity()),
             }
         }
     });
@@ -438,8 +438,11 @@ fn echoes_held_when_the_input_turns_bad_go_out_before_the_close_frame() {
     client.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     client.read_to_end(&mut answer).expect("read to the server's end");
     drop(client);
-    let error = server.join().expect("server thread");
+    let (error, capacity) = server.join().expect("server thread");
     assert!(matches!(error, rfc6455::blocking::Error::Protocol(_)), "{error:?}");
+    // Kept until the held echoes were written, then given back, as a
+    // failure without held echoes does at once.
+    assert_eq!(capacity, 0, "receive buffers kept after the failure");
     let mut conn = Connection::new(Role::Client, Config::default());
     conn.receive(&answer);
     let mut received = Vec::new();

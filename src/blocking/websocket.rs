@@ -244,9 +244,8 @@ impl<S: Transport> WebSocket<S> {
     /// Splits into a [`Reader`](super::Reader) and a cloneable
     /// [`Writer`](super::Writer) for use on different threads. Needs a stream
     /// that [`Transport::try_clone`] can duplicate, such as a `TcpStream`.
-    pub fn split(mut self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
+    pub fn split(self) -> io::Result<(super::Reader<S>, super::Writer<S>)> {
         let read_stream = self.stream.try_clone()?;
-        self.conn.copy_held();
         Ok(super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, false))
     }
 
@@ -259,12 +258,11 @@ impl<S: Transport> WebSocket<S> {
     /// [`SendError::WriteBufferFull`],
     /// typically the moment to drop it. The thread ends with the connection
     /// (or when the reader is dropped), after writing what is queued.
-    pub fn split_with_writer_thread(mut self) -> io::Result<(super::Reader<S>, super::Writer<S>)>
+    pub fn split_with_writer_thread(self) -> io::Result<(super::Reader<S>, super::Writer<S>)>
     where
         S: Send + 'static,
     {
         let read_stream = self.stream.try_clone()?;
-        self.conn.copy_held();
         let (reader, writer) =
             super::split::new(read_stream, self.stream, self.conn, self.timers, self.close_timeout, true);
         super::split::spawn_writer_thread(&writer)?;
@@ -411,6 +409,9 @@ impl<S: Transport> WebSocket<S> {
         if !self.finished {
             self.finished = true;
             let written = write_output(&mut self.stream, &mut self.conn, None).is_ok();
+            // The echoes held in the receive buffer are written (or lost with
+            // the transport): its memory can go.
+            self.conn.halves().0.release_failed_input();
             if written && matches!(error, Error::Protocol(_)) {
                 close_without_reset(&mut self.stream, self.conn.role(), self.close_timeout);
             } else {

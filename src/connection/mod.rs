@@ -156,8 +156,12 @@ impl Connection {
         Self { receiver, sender }
     }
 
-    /// Separates the halves, to own them on different threads.
-    pub fn into_split(self) -> (Receiver, Sender) {
+    /// Separates the halves, to own them on different threads. Payloads the
+    /// sender still had to write from the receive buffer (see
+    /// `Sender::lend_received`) are copied into its output first: the halves
+    /// share no memory once apart.
+    pub fn into_split(mut self) -> (Receiver, Sender) {
+        self.sender.copy_held(self.receiver.held_input());
         (self.receiver, self.sender)
     }
 
@@ -274,12 +278,6 @@ impl Connection {
     /// See [`Sender::has_output`].
     pub fn has_output(&self) -> bool {
         self.sender.has_output()
-    }
-
-    /// Copies the held payloads into the output, so that the halves can
-    /// part: the sender must not depend on the receive buffer after that.
-    pub(crate) fn copy_held(&mut self) {
-        self.sender.copy_held(self.receiver.held_input());
     }
 
     /// Where the close handshake stands.

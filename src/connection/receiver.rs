@@ -381,6 +381,16 @@ impl Receiver {
         }
     }
 
+    /// After a failure, gives back the input buffer, which
+    /// [`poll_event`](Self::poll_event) keeps on failing while the sender
+    /// holds payloads in it: call it once those are written.
+    pub(crate) fn release_failed_input(&mut self) {
+        if self.error.is_some() {
+            self.buf = Vec::new();
+            self.epoch = self.epoch.wrapping_add(1);
+        }
+    }
+
     /// Where the input buffer is, for the sender (see `Sender::note_input`).
     fn input_span(&self) -> InputSpan {
         InputSpan { addr: self.buf.as_ptr().addr(), len: self.buf.len(), epoch: self.epoch }
@@ -408,10 +418,10 @@ impl Receiver {
         }
         // Nothing more will be parsed: let the memory go, unless the sender
         // still has to write payloads from it (the echoes of messages that
-        // came before the failure).
+        // came before the failure; then `release_failed_input` does, once
+        // they are written).
         if !sender.holds_input() {
-            self.buf = Vec::new();
-            self.epoch = self.epoch.wrapping_add(1);
+            self.release_failed_input();
         }
         self.message = Vec::new();
         self.start = 0;

@@ -1088,8 +1088,7 @@ mod tests {
         let _ = server.output();
         let pong_end = server.sender.queued_pong_end.expect("pong queued");
         assert!(pong_end > server.sender.held[1].at);
-        server.copy_held();
-        let (_, sender) = server.halves();
+        let (_, mut sender) = server.into_split();
         assert!(sender.held.is_empty());
         let wire = sender.output().to_vec();
         assert_eq!(client_reads(&wire), expected_echoes(&messages, 1));
