@@ -51,9 +51,9 @@ fn with_tls(_: Server, _: &str, _: &str) -> std::io::Result<Server> {
 }
 
 /// Echoes until the peer closes. Payloads go back straight from the receive
-/// buffer (no allocation; payloads of 256 KiB and more are not even copied
-/// into the output buffer, but written from where they lie); replies are
-/// written in batches.
+/// buffer (no allocation; payloads of 16 KiB and more are not even copied
+/// into the output buffer, but written from where they lie, several in one
+/// vectored write); replies are written in batches.
 fn echo(ws: &mut WebSocket<MaybeTls>) -> Result<(), Error> {
     loop {
         let closed = ws.read_with(|event, sender| match event {
