@@ -338,14 +338,21 @@ mod tests {
         Sender::new(Role::Server, &Config::default(), None)
     }
 
+    /// A server that queued the text "a", then `big` from lent memory (so
+    /// deferred), then the text "b".
+    fn deferred_between_two_texts(big: &[u8]) -> Sender {
+        let mut sender = server();
+        sender.send_text("a").unwrap();
+        sender.lend(big, DEFER_MIN);
+        sender.send_binary(big).unwrap();
+        sender.send_text("b").unwrap();
+        sender
+    }
+
     #[test]
     fn a_lent_payload_is_not_copied_and_what_follows_it_waits() {
         let big = vec![7u8; DEFER_MIN];
-        let mut sender = server();
-        sender.send_text("a").unwrap();
-        sender.lend(&big, DEFER_MIN);
-        sender.send_binary(&big).unwrap();
-        sender.send_text("b").unwrap();
+        let mut sender = deferred_between_two_texts(&big);
         // Only the frames before the deferred one may be written now.
         assert_eq!(sender.output(), [0x81, 1, b'a']);
         assert_eq!(sender.buffered_len(), 3 + 10 + DEFER_MIN + 3);
@@ -384,11 +391,7 @@ mod tests {
     #[test]
     fn an_unfinished_loan_drops_its_frame_and_what_followed() {
         let big = vec![7u8; DEFER_MIN];
-        let mut sender = server();
-        sender.send_text("a").unwrap();
-        sender.lend(&big, DEFER_MIN);
-        sender.send_binary(&big).unwrap();
-        sender.send_text("b").unwrap();
+        let mut sender = deferred_between_two_texts(&big);
         sender.drop_unfinished_loan();
         assert_eq!(sender.output(), [0x81, 1, b'a']);
         sender.send_text("c").unwrap();
@@ -420,6 +423,14 @@ mod tests {
     fn echo_from_input(wire: &[u8]) -> crate::Connection {
         let mut server = crate::Connection::new(Role::Server, Config::default());
         server.receive(wire);
+        echo_events(&mut server, true);
+        server
+    }
+
+    /// Echoes every data event `server` has ready, lending each payload
+    /// first (`lend_received`) when `hold` is set, as the blocking adapter
+    /// does; otherwise copying it.
+    fn echo_events(server: &mut crate::Connection, hold: bool) {
         let (receiver, sender) = server.halves();
         while let Some(event) = receiver.poll_event(sender).unwrap() {
             let lent = match event {
@@ -427,14 +438,15 @@ mod tests {
                 crate::Event::Binary(data) => data,
                 _ => continue,
             };
-            sender.lend_received(lent);
+            if hold {
+                sender.lend_received(lent);
+            }
             match event {
                 crate::Event::Text(text) => sender.send_text(text).unwrap(),
                 _ => sender.send_binary(lent).unwrap(),
             }
             assert!(sender.end_loan().is_none(), "nothing below DEFER_MIN is deferred");
         }
-        server
     }
 
     /// Parses what a server wrote, as a client.
@@ -471,6 +483,14 @@ mod tests {
         ]
     }
 
+    /// [`mixed_messages`], with a ping after the one at `ping_after`, fed
+    /// to [`echo_from_input`].
+    fn mixed_messages_echoed(ping_after: usize) -> (Vec<(bool, Vec<u8>)>, crate::Connection) {
+        let messages = mixed_messages();
+        let server = echo_from_input(&client_wire(&messages, ping_after));
+        (messages, server)
+    }
+
     fn expected_echoes(messages: &[(bool, Vec<u8>)], ping_after: usize) -> Vec<crate::Message> {
         let mut expected = Vec::new();
         for (i, (text, payload)) in messages.iter().enumerate() {
@@ -488,8 +508,7 @@ mod tests {
 
     #[test]
     fn echoes_held_in_the_receive_buffer_are_written_in_order_with_what_came_between() {
-        let messages = mixed_messages();
-        let mut server = echo_from_input(&client_wire(&messages, 0));
+        let (messages, mut server) = mixed_messages_echoed(0);
         let sender = &mut server.sender;
         // The four payloads of HOLD_MIN and up stay in the receive buffer;
         // the two smaller ones, the headers and the pong are in the output.
@@ -510,8 +529,7 @@ mod tests {
 
     #[test]
     fn held_echoes_are_not_written_once_the_receive_buffer_may_have_changed() {
-        let messages = mixed_messages();
-        let mut server = echo_from_input(&client_wire(&messages, 9));
+        let (_, mut server) = mixed_messages_echoed(9);
         let _ = server.read_buffer();
         assert_eq!(output_with_held(&mut server), None);
         let sender = &mut server.sender;
@@ -524,8 +542,7 @@ mod tests {
 
     #[test]
     fn held_echoes_are_copied_in_place_when_the_halves_part() {
-        let messages = mixed_messages();
-        let mut server = echo_from_input(&client_wire(&messages, 1));
+        let (messages, mut server) = mixed_messages_echoed(1);
         // The pong for the ping is queued behind the second echo, a held one.
         let _ = server.output();
         let pong_end = server.sender.queued_pong_end.expect("pong queued");
@@ -612,22 +629,7 @@ mod tests {
                 } else {
                     server.receive(piece);
                 }
-                let (receiver, sender) = server.halves();
-                while let Some(event) = receiver.poll_event(sender).unwrap() {
-                    let lent = match event {
-                        crate::Event::Text(text) => text.as_bytes(),
-                        crate::Event::Binary(data) => data,
-                        _ => continue,
-                    };
-                    if hold {
-                        sender.lend_received(lent);
-                    }
-                    match event {
-                        crate::Event::Text(text) => sender.send_text(text).unwrap(),
-                        _ => sender.send_binary(lent).unwrap(),
-                    }
-                    assert!(sender.end_loan().is_none());
-                }
+                echo_events(&mut server, hold);
                 // Twice: a pong owed for a newer ping waits until the one queued
                 // before it has been written.
                 for _ in 0..2 {
