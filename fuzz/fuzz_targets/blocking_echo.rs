@@ -11,7 +11,7 @@ use std::io::{self, IoSlice, Read, Write};
 
 use arbitrary::Arbitrary;
 use rfc6455::blocking::{Options, Transport, WebSocket};
-use rfc6455::{Config, Connection, Event, Message, Role};
+use rfc6455::{Config, Connection, Event, FrameHeader, Message, OpCode, Role, apply_mask};
 
 /// Longest payload a frame piece asks for: above the hold threshold and the
 /// largest frame the configuration accepts, so both sides of each are met.
@@ -71,24 +71,21 @@ fn wire(pieces: &[Piece]) -> Vec<u8> {
             Piece::Raw(bytes) => wire.extend_from_slice(bytes),
             Piece::Frame { head, key, len, fill } => {
                 let mut payload = payload(*len, fill);
-                wire.push(*head);
-                let mask_bit = if key.is_some() { 0x80 } else { 0 };
-                match payload.len() {
-                    n @ 0..=125 => wire.push(mask_bit | n as u8),
-                    n @ 126..=0xffff => {
-                        wire.push(mask_bit | 126);
-                        wire.extend_from_slice(&(n as u16).to_be_bytes());
-                    }
-                    n => {
-                        wire.push(mask_bit | 127);
-                        wire.extend_from_slice(&(n as u64).to_be_bytes());
-                    }
-                }
+                // The crate's own header encoder for the length forms and the
+                // key; the first byte as the input gives it, reserved opcodes
+                // and RSV bits included.
+                let header = FrameHeader {
+                    fin: true,
+                    rsv: 0,
+                    opcode: OpCode::Binary,
+                    mask: *key,
+                    payload_len: payload.len() as u64,
+                };
+                let start = wire.len();
+                header.encode(&mut wire);
+                wire[start] = *head;
                 if let Some(key) = key {
-                    wire.extend_from_slice(key);
-                    for (i, byte) in payload.iter_mut().enumerate() {
-                        *byte ^= key[i % 4];
-                    }
+                    apply_mask(&mut payload, *key, 0);
                 }
                 wire.extend_from_slice(&payload);
             }
