@@ -88,6 +88,11 @@ impl Transport for Trickle {
     }
 }
 
+/// A server connection over `stream`, configured by `options`.
+fn server_over<S: Transport>(stream: S, options: &Options) -> WebSocket<S> {
+    WebSocket::from_connection(stream, Connection::new(Role::Server, options.config.clone()), options).expect("wrap")
+}
+
 fn mixed_text(len: usize) -> String {
     let pieces = ["a", "é", "€", "𝄞", "z"];
     let mut text = String::new();
@@ -111,8 +116,7 @@ fn exchange<S: Transport + Send + 'static>(
     reply: fn(Event<'_>, &mut rfc6455::Sender) -> Result<(), rfc6455::SendError>,
 ) -> Vec<Message> {
     let server = thread::spawn(move || {
-        let mut ws = WebSocket::from_connection(server, Connection::new(Role::Server, Config::default()), &options())
-            .expect("wrap");
+        let mut ws = server_over(server, &options());
         loop {
             let closed = ws
                 .read_with(|event, sender| match event {
@@ -264,9 +268,7 @@ fn large_sends_are_written_from_the_callers_memory_byte_for_byte() {
         let prepared = PreparedMessage::binary(binary[..100_000].to_vec());
         let server = thread::spawn(move || {
             let trickle = Trickle::new(server, max_write);
-            let mut ws =
-                WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
-                    .expect("wrap");
+            let mut ws = server_over(trickle, &options());
             for message in &to_send {
                 ws.send(message).expect("send");
             }
@@ -288,25 +290,15 @@ fn large_sends_are_written_from_the_callers_memory_byte_for_byte() {
 
 #[test]
 fn a_large_send_while_input_waits_goes_out_after_what_was_queued() {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let medium = big[..20_000].to_vec();
+    // Two messages in one write: the server reads them in one go, so while
+    // it handles the first the second waits, and its replies are held back
+    // to be written together.
+    let sent = [Message::Text("first".into()), Message::Text("second".into())];
     for max_write in [usize::MAX, 10_007] {
-        let (server, mut client) = UnixStream::pair().expect("pair");
-        // Two messages in one write: the server reads them in one go, so
-        // while it handles the first the second waits, and its replies are
-        // held back to be written together.
-        let mut conn = Connection::new(Role::Client, Config::default());
-        conn.send_text("first").expect("queue");
-        conn.send_text("second").expect("queue");
-        let mut wire = Vec::new();
-        conn.take_output(&mut wire);
-        client.write_all(&wire).expect("write");
-        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let medium = big[..20_000].to_vec();
         let (big_sent, medium_sent) = (big.clone(), medium.clone());
-        let server = thread::spawn(move || {
-            let trickle = Trickle::new(server, max_write);
-            let mut ws =
-                WebSocket::from_connection(trickle, Connection::new(Role::Server, Config::default()), &options())
-                    .expect("wrap");
+        let received = serve_waiting_input(&sent, max_write, options(), 3, move |ws| {
             ws.read_with(|event, sender| {
                 assert_eq!(event, Event::Text("first"));
                 sender.send_text("reply")
@@ -319,10 +311,7 @@ fn a_large_send_while_input_waits_goes_out_after_what_was_queued() {
             // Copied and held back with the batch, as input still waits.
             ws.send_binary(&medium_sent).expect("send medium");
             assert_eq!(ws.read().expect("read"), Message::Text("second".into()));
-            until_closed(&mut ws);
         });
-        let received = read_messages(client, conn, 3);
-        server.join().expect("server thread");
         assert_eq!(
             received,
             [Message::Text("reply".into()), Message::Binary(big.clone()), Message::Binary(medium.clone())],
@@ -349,6 +338,30 @@ fn client_sends(messages: &[Message], ping_after: usize) -> (Connection, Vec<u8>
     let mut wire = Vec::new();
     conn.take_output(&mut wire);
     (conn, wire)
+}
+
+/// Has a client send `sent` in one write before the server reads; the server,
+/// over a stream that takes at most `max_write` bytes per write, runs `serve`
+/// and then waits for the close. Returns the first `count` messages the client
+/// reads back.
+fn serve_waiting_input(
+    sent: &[Message],
+    max_write: usize,
+    options: Options,
+    count: usize,
+    serve: impl FnOnce(&mut WebSocket<Trickle>) + Send + 'static,
+) -> Vec<Message> {
+    let (server, mut client) = UnixStream::pair().expect("pair");
+    let (conn, wire) = client_sends(sent, usize::MAX);
+    client.write_all(&wire).expect("write");
+    let server = thread::spawn(move || {
+        let mut ws = server_over(Trickle::new(server, max_write), &options);
+        serve(&mut ws);
+        until_closed(&mut ws);
+    });
+    let received = read_messages(client, conn, count);
+    server.join().expect("server thread");
+    received
 }
 
 /// Options whose reads take all that has arrived (up to 256 KiB) at once.
@@ -382,12 +395,7 @@ fn several_echoes_go_out_from_the_receive_buffer_in_one_write() {
         let server = thread::spawn(move || {
             let trickle = Trickle::new(server, max_write);
             let most_parts = Arc::clone(&trickle.most_parts);
-            let mut ws = WebSocket::from_connection(
-                trickle,
-                Connection::new(Role::Server, large_reads().config),
-                &large_reads(),
-            )
-            .expect("wrap");
+            let mut ws = server_over(trickle, &large_reads());
             let mut capacity = 0;
             while !ws
                 .read_with(|event, sender| matches!(event, Event::Close(_)) || echo(event, sender).is_err())
@@ -424,9 +432,7 @@ fn echoes_held_when_the_input_turns_bad_go_out_before_the_close_frame() {
     let (server, mut client) = UnixStream::pair().expect("pair");
     client.write_all(&wire).expect("write");
     let server = thread::spawn(move || {
-        let mut ws =
-            WebSocket::from_connection(server, Connection::new(Role::Server, large_reads().config), &large_reads())
-                .expect("wrap");
+        let mut ws = server_over(server, &large_reads());
         loop {
             match ws.read_with(echo) {
                 Ok(sent) => sent.expect("echo"),
@@ -469,9 +475,7 @@ fn an_echo_held_when_the_connection_is_split_still_goes_out() {
     let (conn, wire) = client_sends(&messages, usize::MAX);
     client.write_all(&wire).expect("write");
     let server = thread::spawn(move || {
-        let mut ws =
-            WebSocket::from_connection(server, Connection::new(Role::Server, large_reads().config), &large_reads())
-                .expect("wrap");
+        let mut ws = server_over(server, &large_reads());
         ws.read_with(echo).expect("read").expect("echo");
         // The second message's echo is held in the receive buffer: the third
         // message waits, so nothing is written yet.
@@ -497,28 +501,15 @@ fn a_large_send_after_a_held_echo_goes_out_after_it() {
         Message::Text("second".into()),
     ];
     for max_write in [usize::MAX, 10_007] {
-        let (server, mut client) = UnixStream::pair().expect("pair");
-        let (conn, wire) = client_sends(&messages, usize::MAX);
-        client.write_all(&wire).expect("write");
         let big = binary.clone();
-        let server = thread::spawn(move || {
-            let trickle = Trickle::new(server, max_write);
-            let mut ws = WebSocket::from_connection(
-                trickle,
-                Connection::new(Role::Server, large_reads().config),
-                &large_reads(),
-            )
-            .expect("wrap");
+        let received = serve_waiting_input(&messages, max_write, large_reads(), 3, move |ws| {
             ws.read_with(echo).expect("read").expect("echo");
             ws.read_with(echo).expect("read").expect("echo");
             assert!(ws.connection().receiver().buffered_len() > 0, "the third message waits");
             // Written at once from `big`, after the echo held before it.
             ws.send_binary(&big).expect("send");
             assert_eq!(ws.read().expect("read"), Message::Text("second".into()));
-            until_closed(&mut ws);
         });
-        let received = read_messages(client, conn, 3);
-        server.join().expect("server thread");
         assert_eq!(
             received,
             [messages[0].clone(), messages[1].clone(), Message::Binary(binary.clone())],
